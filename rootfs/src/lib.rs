@@ -1,0 +1,450 @@
+//! The filesystem of a tinyo container, as a pure plan.
+//!
+//! [`plan`] turns a [`RootfsConfig`] and the [`HostFacts`] observed on the machine into an
+//! ordered list of [`Step`]s: mount this, bind that, make this directory, write that file.
+//! Nothing here touches the system: `tinyo-core` applies the plan, one syscall per step, and
+//! this crate is tested by comparing whole plans.
+//!
+//! The plan builds the new root *in place*: it mounts a tmpfs over a scratch directory
+//! ([`SCRATCH`], `/tmp` of the host, hidden only inside the container's private mount
+//! namespace), `pivot_root`s into it at once with the old root parked at [`OLD_ROOT`], builds
+//! the skeleton there with binds whose sources are read through the parked old root, and
+//! finally detaches the old root. One `pivot_root`, and every host path stays reachable as a
+//! bind source however the new root shadows it.
+//!
+//! ```
+//! use tinyo_rootfs::{plan, EntryKind, HostFacts, RootfsConfig, Step};
+//!
+//! let facts = HostFacts::new(vec![("/usr".into(), EntryKind::Dir), ("/bin".into(), EntryKind::Symlink("usr/bin".into()))]);
+//! let steps = plan(&RootfsConfig::new("db-1"), &facts);
+//! assert!(steps.contains(&Step::Symlink { target: "usr/bin".into(), link: "/bin".into() }));
+//! assert!(matches!(steps.last(), Some(Step::Chdir { .. })));
+//! ```
+
+use std::fmt;
+use std::ops::BitOr;
+use std::path::{Component, Path, PathBuf};
+
+/// Where the new root's tmpfs is mounted before `pivot_root` (inside the container's own
+/// mount namespace, so the host's directory is untouched).
+pub const SCRATCH: &str = "/tmp";
+
+/// Where the old root is parked by `pivot_root` until it is detached.
+pub const OLD_ROOT: &str = "/.oldroot";
+
+/// Staging directory for generated files, removed before the body runs.
+pub const STAGING: &str = "/.tinyo";
+
+/// The host's system directories a container sees read-only, when they exist.
+pub const SYSTEM_DIRS: [&str; 7] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"];
+
+/// What a host path is, as observed by `lstat`/`readlink` before planning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A real directory: bound read-only.
+    Dir,
+    /// A symbolic link (merged-usr: `/bin -> usr/bin`): reproduced as the same link.
+    Symlink(PathBuf),
+    /// Anything else, or nothing: left out.
+    Absent,
+}
+
+/// Facts about the host that the plan depends on. Gathered by the runtime, so that planning
+/// stays pure and testable.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct HostFacts {
+    /// Each of [`SYSTEM_DIRS`] (or any other top-level system path) and what it is.
+    pub system: Vec<(PathBuf, EntryKind)>,
+    /// `/etc/hostname` exists on the host (a file can only be bound over an existing file).
+    pub etc_hostname: bool,
+    /// `/etc/hosts` exists on the host.
+    pub etc_hosts: bool,
+}
+
+impl HostFacts {
+    /// Facts with the given system entries and both `/etc` files present.
+    pub fn new(system: Vec<(PathBuf, EntryKind)>) -> Self {
+        Self { system, etc_hostname: true, etc_hosts: true }
+    }
+}
+
+/// Mount flags, as a small set.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct MountFlags(u8);
+
+impl MountFlags {
+    /// No flags.
+    pub const NONE: Self = Self(0);
+    /// `MS_NOSUID`.
+    pub const NOSUID: Self = Self(1);
+    /// `MS_NODEV`.
+    pub const NODEV: Self = Self(2);
+    /// `MS_NOEXEC`.
+    pub const NOEXEC: Self = Self(4);
+    /// `MS_RDONLY`.
+    pub const RDONLY: Self = Self(8);
+
+    /// Whether every flag of `other` is set in `self`.
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl BitOr for MountFlags {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
+}
+
+impl fmt::Debug for MountFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [(Self::NOSUID, "NOSUID"), (Self::NODEV, "NODEV"), (Self::NOEXEC, "NOEXEC"), (Self::RDONLY, "RDONLY")];
+        let set: Vec<&str> = names.iter().filter(|(fl, _)| self.contains(*fl)).map(|(_, n)| *n).collect();
+        if set.is_empty() {
+            f.write_str("NONE")
+        } else {
+            f.write_str(&set.join("|"))
+        }
+    }
+}
+
+/// A filesystem type the plan mounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsType {
+    /// `tmpfs`.
+    Tmpfs,
+    /// `proc` (mounted from inside the new PID namespace, so it shows only the container).
+    Proc,
+    /// `sysfs`.
+    Sysfs,
+    /// `devpts`.
+    Devpts,
+}
+
+impl FsType {
+    /// The name the kernel knows the filesystem by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tmpfs => "tmpfs",
+            Self::Proc => "proc",
+            Self::Sysfs => "sysfs",
+            Self::Devpts => "devpts",
+        }
+    }
+}
+
+/// How `/sys` is provided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SysfsMode {
+    /// A fresh read-only `sysfs` (needs its own network namespace when rootless).
+    #[default]
+    Fresh,
+    /// The host's `/sys`, bound read-only.
+    HostBind,
+}
+
+/// How device nodes in `/dev` are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DeviceMode {
+    /// `mknod` (needs real root).
+    #[default]
+    Mknod,
+    /// Bind the host's nodes over empty files (works in a user namespace).
+    BindHost,
+}
+
+/// What the container's filesystem should look like.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RootfsConfig {
+    /// The hostname written to `/etc/hostname` and `/etc/hosts`.
+    pub hostname: String,
+    /// The crate directory, bound read-only at its own path and used as the working directory.
+    pub crate_dir: Option<PathBuf>,
+    /// How `/sys` is provided.
+    pub sysfs: SysfsMode,
+    /// How device nodes are made.
+    pub devices: DeviceMode,
+}
+
+impl RootfsConfig {
+    /// The default view for a container with this hostname.
+    pub fn new(hostname: impl Into<String>) -> Self {
+        Self { hostname: hostname.into(), crate_dir: None, sysfs: SysfsMode::Fresh, devices: DeviceMode::Mknod }
+    }
+
+    /// Bind this crate directory read-only and start the body there.
+    pub fn with_crate_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.crate_dir = Some(dir.into());
+        self
+    }
+}
+
+/// One step of building the container's filesystem. Paths are absolute, as seen by the
+/// process applying the plan at that point (before [`Step::PivotRoot`]: the host's view).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `mount(NULL, path, NULL, MS_REC|MS_PRIVATE)`: no mount event propagates to or from the host.
+    MakePrivate {
+        /// Usually `/`.
+        path: PathBuf,
+    },
+    /// Mount a fresh filesystem.
+    Mount {
+        /// Filesystem type.
+        fstype: FsType,
+        /// Mount point.
+        target: PathBuf,
+        /// Flags.
+        flags: MountFlags,
+        /// Filesystem options (`mode=755`, `newinstance`…).
+        data: String,
+    },
+    /// `mkdir`.
+    Mkdir {
+        /// Directory to create.
+        path: PathBuf,
+        /// Permission bits (the applier runs with umask 0).
+        mode: u32,
+    },
+    /// `symlink(target, link)`.
+    Symlink {
+        /// What the link points to.
+        target: PathBuf,
+        /// The link itself.
+        link: PathBuf,
+    },
+    /// `mknod` a character device.
+    Mknod {
+        /// Node path.
+        path: PathBuf,
+        /// Device major number.
+        major: u32,
+        /// Device minor number.
+        minor: u32,
+        /// Permission bits.
+        mode: u32,
+    },
+    /// Create an empty regular file (a mount point for a file bind).
+    CreateFile {
+        /// File path.
+        path: PathBuf,
+        /// Permission bits.
+        mode: u32,
+    },
+    /// Create a regular file with these contents.
+    WriteFile {
+        /// File path.
+        path: PathBuf,
+        /// Contents.
+        contents: Vec<u8>,
+        /// Permission bits.
+        mode: u32,
+    },
+    /// Bind `src` at `dst`; read-only binds keep the source's locked flags.
+    Bind {
+        /// Source path.
+        src: PathBuf,
+        /// Destination (must exist).
+        dst: PathBuf,
+        /// `MS_REC`: include the mounts below `src`.
+        recursive: bool,
+        /// Make the bind (and, when recursive, every mount below it) read-only.
+        readonly: bool,
+    },
+    /// `pivot_root(new_root, put_old)`.
+    PivotRoot {
+        /// The new root (a mount point).
+        new_root: PathBuf,
+        /// Where the old root goes (under `new_root`).
+        put_old: PathBuf,
+    },
+    /// `chdir`.
+    Chdir {
+        /// Directory.
+        path: PathBuf,
+    },
+    /// `mount(NULL, path, NULL, MS_REC|MS_SLAVE)`: the detach below cannot propagate anywhere.
+    MakeSlave {
+        /// Mount point.
+        path: PathBuf,
+    },
+    /// `umount2(path, MNT_DETACH)`.
+    Detach {
+        /// Mount point.
+        path: PathBuf,
+    },
+    /// `unlink` a file.
+    RemoveFile {
+        /// File path.
+        path: PathBuf,
+    },
+    /// `rmdir` an empty directory.
+    RemoveDir {
+        /// Directory path.
+        path: PathBuf,
+    },
+}
+
+/// The device nodes every container gets: name, major, minor.
+pub const DEVICES: [(&str, u32, u32); 6] =
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+
+/// The contents of `/etc/hosts` for a container named `hostname`.
+pub fn etc_hosts(hostname: &str) -> String {
+    format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    )
+}
+
+fn p(s: &str) -> PathBuf {
+    PathBuf::from(s)
+}
+
+fn under(base: &str, path: &Path) -> PathBuf {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    Path::new(base).join(rel)
+}
+
+/// Plan the container's filesystem. See the crate docs for the shape of the result.
+pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
+    let mut steps = Vec::with_capacity(64);
+    let old = |path: &Path| under(OLD_ROOT, path);
+
+    // 1. Nothing we mount may propagate back to the host.
+    steps.push(Step::MakePrivate { path: p("/") });
+
+    // 2. The new root: a tmpfs over the scratch directory, entered at once. The old root is
+    //    parked under it so every host path stays reachable as a bind source.
+    steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p(SCRATCH), flags: MountFlags::NOSUID | MountFlags::NODEV, data: "mode=0755".into() });
+    steps.push(Step::Mkdir { path: under(SCRATCH, Path::new(OLD_ROOT)), mode: 0o700 });
+    steps.push(Step::PivotRoot { new_root: p(SCRATCH), put_old: under(SCRATCH, Path::new(OLD_ROOT)) });
+    steps.push(Step::Chdir { path: p("/") });
+
+    // 3. System directories, read-only; merged-usr symlinks reproduced as symlinks.
+    let mut dirs = Vec::new();
+    for (path, kind) in &facts.system {
+        match kind {
+            EntryKind::Dir => {
+                steps.push(Step::Mkdir { path: path.clone(), mode: 0o755 });
+                dirs.push(path.clone());
+            }
+            EntryKind::Symlink(target) => steps.push(Step::Symlink { target: target.clone(), link: path.clone() }),
+            EntryKind::Absent => {}
+        }
+    }
+    for dir in &dirs {
+        steps.push(Step::Bind { src: old(dir), dst: dir.clone(), recursive: true, readonly: true });
+    }
+
+    // 4. The container's own /etc/hostname and /etc/hosts: staged in the new root, bound
+    //    read-only over the host's files, then unlinked from the staging directory.
+    let etc_is_bound = dirs.iter().any(|d| d == Path::new("/etc"));
+    let generated = [
+        ("hostname", format!("{}\n", config.hostname), facts.etc_hostname),
+        ("hosts", etc_hosts(&config.hostname), facts.etc_hosts),
+    ];
+    if etc_is_bound {
+        let present: Vec<_> = generated.iter().filter(|(_, _, exists)| *exists).collect();
+        if !present.is_empty() {
+            steps.push(Step::Mkdir { path: p(STAGING), mode: 0o755 });
+            for (name, contents, _) in &present {
+                let staged = Path::new(STAGING).join(name);
+                steps.push(Step::WriteFile { path: staged.clone(), contents: contents.clone().into_bytes(), mode: 0o644 });
+                steps.push(Step::Bind { src: staged, dst: Path::new("/etc").join(name), recursive: false, readonly: true });
+            }
+            for (name, _, _) in &present {
+                steps.push(Step::RemoveFile { path: Path::new(STAGING).join(name) });
+            }
+            steps.push(Step::RemoveDir { path: p(STAGING) });
+        }
+    } else if !facts.system.iter().any(|(d, k)| d == Path::new("/etc") && matches!(k, EntryKind::Symlink(_))) {
+        steps.push(Step::Mkdir { path: p("/etc"), mode: 0o755 });
+        for (name, contents, _) in &generated {
+            steps.push(Step::WriteFile { path: Path::new("/etc").join(name), contents: contents.clone().into_bytes(), mode: 0o644 });
+        }
+    }
+
+    // 5. A private, writable /tmp.
+    steps.push(Step::Mkdir { path: p("/tmp"), mode: 0o1777 });
+    steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p("/tmp"), flags: MountFlags::NOSUID | MountFlags::NODEV, data: "mode=1777".into() });
+
+    // 6. The crate directory, read-only at its own path (unless a system bind already shows it).
+    let mut workdir = p("/");
+    if let Some(crate_dir) = &config.crate_dir {
+        if crate_dir.is_absolute() {
+            workdir = crate_dir.clone();
+            let covered = facts.system.iter().any(|(d, kind)| *kind != EntryKind::Absent && crate_dir.starts_with(d));
+            if !covered {
+                let mut made = p("/");
+                for comp in crate_dir.components() {
+                    if let Component::Normal(name) = comp {
+                        made.push(name);
+                        if made != Path::new("/tmp") {
+                            steps.push(Step::Mkdir { path: made.clone(), mode: 0o755 });
+                        }
+                    }
+                }
+                steps.push(Step::Bind { src: old(crate_dir), dst: crate_dir.clone(), recursive: true, readonly: true });
+            }
+        }
+    }
+
+    // 7. /dev: a tmpfs with the usual nodes, links, a private devpts and /dev/shm.
+    steps.push(Step::Mkdir { path: p("/dev"), mode: 0o755 });
+    steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p("/dev"), flags: MountFlags::NOSUID | MountFlags::NOEXEC, data: "mode=0755".into() });
+    for (name, major, minor) in DEVICES {
+        let path = Path::new("/dev").join(name);
+        match config.devices {
+            DeviceMode::Mknod => steps.push(Step::Mknod { path, major, minor, mode: 0o666 }),
+            DeviceMode::BindHost => {
+                steps.push(Step::CreateFile { path: path.clone(), mode: 0o666 });
+                steps.push(Step::Bind { src: old(&path), dst: path, recursive: false, readonly: false });
+            }
+        }
+    }
+    for (target, link) in [
+        ("/proc/self/fd", "/dev/fd"),
+        ("/proc/self/fd/0", "/dev/stdin"),
+        ("/proc/self/fd/1", "/dev/stdout"),
+        ("/proc/self/fd/2", "/dev/stderr"),
+        ("pts/ptmx", "/dev/ptmx"),
+    ] {
+        steps.push(Step::Symlink { target: p(target), link: p(link) });
+    }
+    steps.push(Step::Mkdir { path: p("/dev/pts"), mode: 0o755 });
+    steps.push(Step::Mount { fstype: FsType::Devpts, target: p("/dev/pts"), flags: MountFlags::NOSUID | MountFlags::NOEXEC, data: "newinstance,ptmxmode=0666,mode=0620".into() });
+    steps.push(Step::Mkdir { path: p("/dev/shm"), mode: 0o1777 });
+    steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p("/dev/shm"), flags: MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, data: "mode=1777".into() });
+
+    // 8. A fresh /proc (this process is PID 1 of the new PID namespace) and a read-only /sys.
+    steps.push(Step::Mkdir { path: p("/proc"), mode: 0o555 });
+    steps.push(Step::Mount { fstype: FsType::Proc, target: p("/proc"), flags: MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, data: String::new() });
+    steps.push(Step::Mkdir { path: p("/sys"), mode: 0o555 });
+    match config.sysfs {
+        SysfsMode::Fresh => steps.push(Step::Mount {
+            fstype: FsType::Sysfs,
+            target: p("/sys"),
+            flags: MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC | MountFlags::RDONLY,
+            data: String::new(),
+        }),
+        SysfsMode::HostBind => steps.push(Step::Bind { src: old(Path::new("/sys")), dst: p("/sys"), recursive: true, readonly: true }),
+    }
+
+    // 9. Let go of the host: the old root can no longer propagate, then it is detached and
+    //    its mount point removed, so nothing of the host is reachable but the binds.
+    steps.push(Step::MakeSlave { path: p(OLD_ROOT) });
+    steps.push(Step::Detach { path: p(OLD_ROOT) });
+    steps.push(Step::RemoveDir { path: p(OLD_ROOT) });
+
+    // 10. Start where `cargo test` starts: in the crate directory.
+    steps.push(Step::Chdir { path: workdir });
+    steps
+}
+
+#[cfg(test)]
+mod tests;
