@@ -1,0 +1,130 @@
+//! PID 1 of a container: set up, fork the body as PID 2, reap every orphan until the body
+//! exits, report, exit.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Mutex, OnceLock};
+
+use crate::error::SetupError;
+use crate::report::{BodyReport, Report};
+use crate::setup::{self, InheritedFds, Spec, REPORT_FD};
+use crate::sys::real::{self, Forked, SharedPage, SingleThreaded};
+use crate::sys::{RealSys, Sys};
+
+/// The fds a container's PID 1 starts with, handed over by the zygote.
+#[derive(Debug)]
+pub struct ChildIo {
+    /// `/dev/null`, for fd 0.
+    pub stdin: OwnedFd,
+    /// The test's stdout (a capture pipe, or the harness's own stdout).
+    pub stdout: OwnedFd,
+    /// The test's stderr.
+    pub stderr: OwnedFd,
+    /// Where PID 1 writes its [`Report`].
+    pub report: OwnedFd,
+    /// A pidfd of the harness, to close the death-signal race.
+    pub parent: OwnedFd,
+}
+
+/// Size of the page the body reports through; longer panic messages are truncated.
+const PAGE_LEN: usize = 64 * 1024;
+
+static PAGE: OnceLock<SharedPage> = OnceLock::new();
+static PAGE_LOCK: Mutex<()> = Mutex::new(());
+
+fn store(report: &BodyReport) {
+    if let Some(page) = PAGE.get() {
+        let _guard = PAGE_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        page.store(&report.encode());
+    }
+}
+
+fn send(report_fd: std::os::fd::BorrowedFd<'_>, report: &Report) -> ! {
+    // If the harness is gone there is no one to tell; exit all the same.
+    let _ = real::write_all(report_fd, &report.encode());
+    real::exit_now(0)
+}
+
+/// Run as PID 1 of a fresh container. `body` runs in PID 2 and returns the test's result
+/// (`Err` carries the `Debug` of the error it returned). Never returns.
+pub fn run(proof: SingleThreaded, spec: &Spec, io: ChildIo, body: &dyn Fn() -> Result<(), String>) -> ! {
+    let sys = RealSys;
+    let fds = InheritedFds {
+        stdin: io.stdin.as_raw_fd(),
+        stdout: io.stdout.as_raw_fd(),
+        stderr: io.stderr.as_raw_fd(),
+        report: io.report.as_raw_fd(),
+    };
+    if let Err(e) = setup::install_fds(&sys, fds, io.parent.as_fd()) {
+        send(io.report.as_fd(), &Report::SetupFailed(e));
+    }
+    // install_fds closed the originals; their numbers may be reused, so never close them again.
+    for fd in [io.stdin, io.stdout, io.stderr, io.report, io.parent] {
+        real::forget_fd(fd);
+    }
+    let report_fd = real::borrow_fd(REPORT_FD);
+    let umask = match setup::build(&sys, spec) {
+        Ok(umask) => umask,
+        Err(e) => send(report_fd, &Report::SetupFailed(e)),
+    };
+
+    let page = match SharedPage::new(PAGE_LEN) {
+        Ok(page) => page,
+        Err(errno) => send(report_fd, &Report::SetupFailed(SetupError::Body { syscall: "mmap", errno })),
+    };
+    page.store(&BodyReport::NotStarted.encode());
+    let page = PAGE.get_or_init(|| page);
+
+    let body_pid = match real::fork(&proof) {
+        Err(errno) => send(report_fd, &Report::SetupFailed(SetupError::Body { syscall: "fork", errno })),
+        Ok(Forked::Child(_proof)) => {
+            // PID 2: the body. It keeps no fd of tinyo's.
+            let _ = sys.close_from(REPORT_FD);
+            sys.umask(umask);
+            run_body(body)
+        }
+        Ok(Forked::Parent(pid)) => pid,
+    };
+
+    // Reap every process that ends up ours (orphans are reparented to PID 1) until the body
+    // itself has exited; then leave, and the kernel kills whatever is left in the namespace.
+    let status = loop {
+        match real::wait_any() {
+            Ok((pid, Some(status))) if pid == body_pid => break status,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => send(report_fd, &Report::SetupFailed(SetupError::Body { syscall: "fork", errno })),
+        }
+    };
+    let body = BodyReport::decode(&page.load());
+    send(report_fd, &Report::Finished { status, body })
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+fn run_body(body: &dyn Fn() -> Result<(), String>) -> ! {
+    store(&BodyReport::Running);
+    let default_hook = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        store(&BodyReport::Panicked {
+            message: panic_message(info.payload()),
+            location: info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
+        });
+        default_hook(info);
+    }));
+    match panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => store(&BodyReport::Passed),
+        Ok(Err(e)) => store(&BodyReport::ReturnedErr(e)),
+        // The hook recorded the panic (message and location) as it happened.
+        Err(_) => {}
+    }
+    real::exit_now(0)
+}

@@ -1,0 +1,470 @@
+//! The real syscalls. All of tinyo's `unsafe` code is in this file.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io::Write as _;
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::ptr::NonNull;
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag};
+use nix::mount::{MntFlags, MsFlags};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::stat::{Mode, SFlag};
+use nix::sys::statvfs::FsFlags;
+use nix::unistd::Pid;
+
+use super::Sys;
+use crate::namespaces::Namespaces;
+use crate::outcome::Termination;
+
+/// The real kernel.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealSys;
+
+fn cpath(path: &Path) -> Result<CString, Errno> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+impl Sys for RealSys {
+    fn set_pdeathsig(&self, signal: Signal) -> Result<(), Errno> {
+        nix::sys::prctl::set_pdeathsig(signal)
+    }
+
+    fn parent_alive(&self, pidfd: BorrowedFd<'_>) -> Result<bool, Errno> {
+        // A pidfd polls readable once its process has exited.
+        let mut fds = [PollFd::new(pidfd, PollFlags::POLLIN)];
+        let n = nix::poll::poll(&mut fds, PollTimeout::ZERO)?;
+        Ok(n == 0)
+    }
+
+    fn dup_above(&self, fd: RawFd, min: RawFd) -> Result<RawFd, Errno> {
+        // SAFETY: fcntl(F_DUPFD) only reads `fd`; an invalid fd is reported as EBADF.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        nix::fcntl::fcntl(fd, FcntlArg::F_DUPFD(min))
+    }
+
+    fn dup2(&self, old: RawFd, new: RawFd) -> Result<(), Errno> {
+        // SAFETY: plain syscall on integers; the caller owns the fd table of this process
+        // (PID 1, single-threaded) and means to replace `new`.
+        Errno::result(unsafe { libc::dup2(old, new) }).map(drop)
+    }
+
+    fn close_from(&self, first: RawFd) -> Result<(), Errno> {
+        let first = u32::try_from(first).map_err(|_| Errno::EBADF)?;
+        // SAFETY: closes fds this single-threaded process no longer uses; no Rust object
+        // that owns one of them is used afterwards (the caller forgets them first).
+        Errno::result(unsafe { libc::close_range(first, u32::MAX, 0) }).map(drop)
+    }
+
+    fn umask(&self, mask: Mode) -> Mode {
+        nix::sys::stat::umask(mask)
+    }
+
+    fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> Result<(), Errno> {
+        nix::mount::mount(source, target, fstype, flags, data)
+    }
+
+    fn mount_setattr_readonly(&self, path: &Path, recursive: bool) -> Result<(), Errno> {
+        #[repr(C)]
+        struct MountAttr {
+            attr_set: u64,
+            attr_clr: u64,
+            propagation: u64,
+            userns_fd: u64,
+        }
+        const MOUNT_ATTR_RDONLY: u64 = 1;
+        let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+        let c = cpath(path)?;
+        let flags = if recursive { libc::AT_RECURSIVE } else { 0 } as libc::c_uint;
+        // SAFETY: `c` is a valid NUL-terminated path and `attr` a properly laid out
+        // `struct mount_attr` whose size we pass; the kernel only reads both.
+        let r = unsafe {
+            libc::syscall(libc::SYS_mount_setattr, libc::AT_FDCWD, c.as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+        };
+        Errno::result(r).map(drop)
+    }
+
+    fn locked_mount_flags(&self, path: &Path) -> Result<MsFlags, Errno> {
+        let st = nix::sys::statvfs::statvfs(path)?.flags();
+        let mut flags = MsFlags::empty();
+        for (fs, ms) in [
+            (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+            (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+            (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+            (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+            (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+            (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        ] {
+            if st.contains(fs) {
+                flags |= ms;
+            }
+        }
+        Ok(flags)
+    }
+
+    fn umount_detach(&self, path: &Path) -> Result<(), Errno> {
+        nix::mount::umount2(path, MntFlags::MNT_DETACH)
+    }
+
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<(), Errno> {
+        nix::unistd::pivot_root(new_root, put_old)
+    }
+
+    fn chdir(&self, path: &Path) -> Result<(), Errno> {
+        nix::unistd::chdir(path)
+    }
+
+    fn mkdir(&self, path: &Path, mode: Mode) -> Result<(), Errno> {
+        nix::unistd::mkdir(path, mode)
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<(), Errno> {
+        nix::unistd::symlinkat(target, nix::fcntl::AT_FDCWD, link)
+    }
+
+    fn mknod_char(&self, path: &Path, mode: Mode, major: u32, minor: u32) -> Result<(), Errno> {
+        nix::sys::stat::mknod(path, SFlag::S_IFCHR, mode, nix::sys::stat::makedev(u64::from(major), u64::from(minor)))
+    }
+
+    fn write_file(&self, path: &Path, contents: &[u8], mode: Mode) -> Result<(), (&'static str, Errno)> {
+        let fd = nix::fcntl::open(path, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC, mode).map_err(|e| ("open", e))?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(contents).map_err(|e| ("write", Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))
+    }
+
+    fn unlink(&self, path: &Path) -> Result<(), Errno> {
+        nix::unistd::unlink(path)
+    }
+
+    fn rmdir(&self, path: &Path) -> Result<(), Errno> {
+        let c = cpath(path)?;
+        // SAFETY: `c` is a valid NUL-terminated path.
+        Errno::result(unsafe { libc::rmdir(c.as_ptr()) }).map(drop)
+    }
+
+    fn sethostname(&self, name: &str) -> Result<(), Errno> {
+        nix::unistd::sethostname(name)
+    }
+
+    fn loopback_up(&self) -> Result<(), (&'static str, Errno)> {
+        // SAFETY: plain socket(2) call; the fd is owned right away.
+        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        let sock = Errno::result(raw).map_err(|e| ("socket", e))?;
+        // SAFETY: `sock` was just returned by socket(2) and is owned by nothing else.
+        let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+        // SAFETY: `ifreq` is plain old data; all-zero is a valid value.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        // SAFETY: `req` is a valid ifreq naming `lo`; SIOCGIFFLAGS fills ifru_flags.
+        Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) }).map_err(|e| ("ioctl(SIOCGIFFLAGS)", e))?;
+        // SAFETY: the union member written by SIOCGIFFLAGS is `ifru_flags`.
+        unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
+        // SAFETY: as above; SIOCSIFFLAGS reads the flags from `req`.
+        Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map_err(|e| ("ioctl(SIOCSIFFLAGS)", e))?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Process control.
+
+/// Proof that the current process has exactly one thread, so that it may `fork` and go on
+/// running Rust code in the child. Neither `Send` nor `Sync`: it cannot leave the thread
+/// that obtained it.
+#[derive(Debug)]
+pub struct SingleThreaded {
+    _not_send: PhantomData<*const ()>,
+}
+
+impl SingleThreaded {
+    /// Check `/proc/self/task`: `Some` only when this process has a single thread.
+    pub fn check() -> Option<Self> {
+        let tasks = std::fs::read_dir("/proc/self/task").ok()?.count();
+        (tasks == 1).then_some(Self { _not_send: PhantomData })
+    }
+}
+
+/// Which side of a fork or clone this is.
+#[derive(Debug)]
+pub enum Forked<P> {
+    /// The new process, single-threaded by construction.
+    Child(SingleThreaded),
+    /// The caller, with what it learned of the child.
+    Parent(P),
+}
+
+/// `fork()`.
+pub fn fork(_proof: &SingleThreaded) -> Result<Forked<Pid>, Errno> {
+    // SAFETY: the process is single-threaded (the proof), so the child may run any code.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => Ok(Forked::Child(SingleThreaded { _not_send: PhantomData })),
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child)),
+    }
+}
+
+/// `clone3(CLONE_PARENT | CLONE_PIDFD | namespaces)`: a child in fresh namespaces whose
+/// parent is *our* parent, returning its pid and a pidfd in the caller.
+pub fn clone_sibling(_proof: &SingleThreaded, namespaces: Namespaces) -> Result<Forked<(Pid, OwnedFd)>, Errno> {
+    let mut pidfd: RawFd = -1;
+    let args = libc::clone_args {
+        flags: u64::from(namespaces.bits()) | libc::CLONE_PARENT as u64 | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        child_tid: 0,
+        parent_tid: 0,
+        // With CLONE_PARENT the exit signal is inherited from this process (SIGCHLD) and
+        // clone3 requires 0 here.
+        exit_signal: 0,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: 0,
+    };
+    // SAFETY: without CLONE_VM and with no stack given, clone3 behaves like fork: the child
+    // gets a copy of this single-threaded process (the proof) and returns here with 0.
+    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const libc::clone_args, std::mem::size_of::<libc::clone_args>()) };
+    let pid = Errno::result(r)?;
+    if pid == 0 {
+        return Ok(Forked::Child(SingleThreaded { _not_send: PhantomData }));
+    }
+    // SAFETY: the kernel stored a fresh pidfd for the child in `pidfd`; we own it.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(Forked::Parent((Pid::from_raw(pid as libc::pid_t), pidfd)))
+}
+
+/// `pidfd_open(pid, 0)`.
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall on integers; the result is a new fd we own.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = Errno::result(r)?;
+    // SAFETY: `fd` is a fresh pidfd returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `pidfd_send_signal(pidfd, signal)`: race-free, the pidfd names exactly one process.
+pub fn pidfd_kill(pidfd: BorrowedFd<'_>, signal: Signal) -> Result<(), Errno> {
+    // SAFETY: plain syscall; a null siginfo is allowed.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal as libc::c_int, std::ptr::null::<libc::siginfo_t>(), 0) };
+    Errno::result(r).map(drop)
+}
+
+/// Map a nix wait status to a [`Termination`]; `None` for stops and continues.
+pub fn termination(status: nix::sys::wait::WaitStatus) -> Option<Termination> {
+    use nix::sys::wait::WaitStatus;
+    match status {
+        WaitStatus::Exited(_, code) => Some(Termination::Exited(code)),
+        WaitStatus::Signaled(_, signal, core_dumped) => Some(Termination::Signaled { signal: signal as i32, core_dumped }),
+        _ => None,
+    }
+}
+
+/// `waitid(P_PIDFD, pidfd, WEXITED)`: reap the child behind `pidfd`.
+pub fn wait_pidfd(pidfd: BorrowedFd<'_>) -> Result<Termination, Errno> {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag};
+    loop {
+        match waitid(Id::PIDFd(pidfd), WaitPidFlag::WEXITED) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(status) => {
+                if let Some(t) = termination(status) {
+                    return Ok(t);
+                }
+            }
+        }
+    }
+}
+
+/// `waitpid(-1, 0)`: reap any child; `(pid, how it ended)`.
+pub fn wait_any() -> Result<(Pid, Option<Termination>), Errno> {
+    let status = nix::sys::wait::waitpid(None::<Pid>, None)?;
+    Ok((status.pid().unwrap_or(Pid::from_raw(0)), termination(status)))
+}
+
+/// `waitpid(pid, 0)`.
+pub fn wait_pid(pid: Pid) -> Result<Option<Termination>, Errno> {
+    loop {
+        match nix::sys::wait::waitpid(pid, None) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(status) => return Ok(termination(status)),
+        }
+    }
+}
+
+/// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`.
+pub fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd), Errno> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+}
+
+/// `pipe2(O_CLOEXEC)`: `(read, write)`.
+pub fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC)
+}
+
+/// Send `bytes` with `fds` attached (`SCM_RIGHTS`).
+pub fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
+    let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+    let iov = [std::io::IoSlice::new(bytes)];
+    let cmsgs = if raw.is_empty() { vec![] } else { vec![ControlMessage::ScmRights(&raw)] };
+    loop {
+        match nix::sys::socket::sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(()),
+        }
+    }
+}
+
+/// Receive one message into `buf` with any attached fds; `Ok(None)` at end of stream.
+pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Option<(usize, Vec<OwnedFd>)>, Errno> {
+    let mut space = nix::cmsg_space!([RawFd; 8]);
+    loop {
+        let mut iov = [std::io::IoSliceMut::new(buf)];
+        let msg = match nix::sys::socket::recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(msg) => msg,
+        };
+        let mut fds = Vec::new();
+        for cmsg in msg.cmsgs().map_err(|_| Errno::EBADMSG)? {
+            if let ControlMessageOwned::ScmRights(raw) = cmsg {
+                for fd in raw {
+                    // SAFETY: the kernel installed these fds in our table for this message;
+                    // nothing else owns them.
+                    fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                }
+            }
+        }
+        let n = msg.bytes;
+        if n == 0 && fds.is_empty() {
+            return Ok(None);
+        }
+        return Ok(Some((n, fds)));
+    }
+}
+
+/// Open `/dev/null` read-write.
+pub fn open_devnull() -> Result<OwnedFd, Errno> {
+    nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+}
+
+/// Leave the process now, without running `atexit` handlers or destructors (they belong to
+/// the harness this process was forked from), after flushing Rust's stdout.
+pub fn exit_now(code: i32) -> ! {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Make `fd` the owner of nothing: forget it without closing (after `close_from` closed it).
+pub fn forget_fd(fd: OwnedFd) {
+    std::mem::forget(fd);
+}
+
+/// Write all of `bytes` to `fd`.
+pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(0) => return Err(Errno::EIO),
+            Ok(n) => bytes = &bytes[n..],
+        }
+    }
+    Ok(())
+}
+
+/// Borrow a raw fd number this process knows to be open for the duration of the borrow.
+pub fn borrow_fd<'a>(fd: RawFd) -> BorrowedFd<'a> {
+    // SAFETY: callers pass only fd numbers installed by `setup` (0–3) which stay open for
+    // the life of the process.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// A page of memory shared between PID 1 and the body it forks: the body writes its
+/// [`crate::report::BodyReport`] there, so it needs no file descriptor of tinyo's.
+#[derive(Debug)]
+pub struct SharedPage {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this struct; concurrent writers from
+// several threads of one process are serialised by the `Mutex` callers wrap it in
+// (the body's panic hook); across processes only one (the body) writes at a time.
+unsafe impl Send for SharedPage {}
+// SAFETY: as above.
+unsafe impl Sync for SharedPage {}
+
+impl SharedPage {
+    /// Map `len` bytes of shared anonymous memory (inherited by `fork`ed children).
+    pub fn new(len: usize) -> Result<Self, Errno> {
+        let size = std::num::NonZeroUsize::new(len.max(8)).ok_or(Errno::EINVAL)?;
+        // SAFETY: a fresh anonymous mapping aliases nothing.
+        let ptr = unsafe {
+            nix::sys::mman::mmap_anonymous(
+                None,
+                size,
+                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+                nix::sys::mman::MapFlags::MAP_SHARED,
+            )
+        }?;
+        Ok(Self { ptr: ptr.cast(), len: size.get() })
+    }
+
+    /// Store `bytes` (truncated to fit) behind a length header.
+    pub fn store(&self, bytes: &[u8]) {
+        let n = bytes.len().min(self.len - 4);
+        // SAFETY: the mapping is `self.len` bytes long; we write 4 + n ≤ len bytes. The
+        // length is written last so a reader never sees a longer length than was copied.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.as_ptr().add(4), n);
+            std::ptr::write_volatile(self.ptr.as_ptr().cast::<u32>(), n as u32);
+        }
+    }
+
+    /// Read back what was stored.
+    pub fn load(&self) -> Vec<u8> {
+        // SAFETY: the mapping is valid for `self.len` bytes and the header is clamped to it.
+        unsafe {
+            let n = (std::ptr::read_volatile(self.ptr.as_ptr().cast::<u32>()) as usize).min(self.len - 4);
+            std::slice::from_raw_parts(self.ptr.as_ptr().add(4), n).to_vec()
+        }
+    }
+}
+
+impl Drop for SharedPage {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `new`; no reference into it outlives self.
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// Wait until one of `fds` is readable (or hung up), or `timeout_ms` passes (`None`: forever).
+/// Returns the readiness of each.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: Option<u64>) -> Result<Vec<bool>, Errno> {
+    let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)).collect();
+    let timeout = match timeout_ms {
+        None => PollTimeout::NONE,
+        Some(ms) => PollTimeout::try_from(ms.min(i32::MAX as u64) as i32).unwrap_or(PollTimeout::MAX),
+    };
+    loop {
+        match nix::poll::poll(&mut pfds, timeout) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(_) => break,
+        }
+    }
+    Ok(pfds.iter().map(|p| p.revents().is_some_and(|r| !r.is_empty())).collect())
+}

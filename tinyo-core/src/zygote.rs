@@ -1,0 +1,222 @@
+//! The fork server: a process forked from the harness before any thread exists, which
+//! `clone3`s each container's PID 1 straight into its namespaces.
+//!
+//! The harness is multi-threaded, so it may not run Rust code after a `fork`; the zygote is
+//! single-threaded forever, so it may. Each container is cloned with `CLONE_PARENT`, which
+//! makes the *harness* its parent: the harness reaps it through the pidfd the zygote sends
+//! back (`waitid(P_PIDFD)`), kills it race-free at its deadline (`pidfd_send_signal`), and
+//! its death kills it (`PR_SET_PDEATHSIG`, armed against the harness's main thread).
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Mutex;
+
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::init::ChildIo;
+use crate::namespaces::Namespaces;
+use crate::outcome::Termination;
+use crate::sys::real::{self, Forked, SingleThreaded};
+use crate::sys::{RealSys, Sys};
+use crate::wire::{Reader, Writer};
+
+/// What the zygote runs in each new container, as its PID 1: the request's id and the fds
+/// for it. Never returns.
+pub type Entry = fn(SingleThreaded, u32, ChildIo) -> !;
+
+/// Why the zygote could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ZygoteError {
+    /// Threads already exist, so forking is unsound.
+    #[error("start the fork server: the process already has several threads; call tinyo's main before anything spawns a thread (tinyo::main!() must be the test binary's `main`)")]
+    Threaded,
+    /// A syscall failed.
+    #[error("start the fork server: {syscall}: {errno:?} ({})", .errno.desc())]
+    Sys {
+        /// The syscall.
+        syscall: &'static str,
+        /// The error.
+        #[source]
+        errno: Errno,
+    },
+}
+
+/// Why a container could not be started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The zygote could not be reached.
+    #[error("send the request to the fork server: {syscall}: {errno:?} ({}); the fork server died (see its stderr above)", .errno.desc())]
+    Channel {
+        /// `sendmsg` or `recvmsg`.
+        syscall: &'static str,
+        /// The error.
+        #[source]
+        errno: Errno,
+    },
+    /// The zygote closed its end.
+    #[error("the fork server exited before starting the container (see its stderr above)")]
+    ZygoteGone,
+    /// The zygote's answer was malformed.
+    #[error("the fork server sent a malformed answer")]
+    BadReply,
+    /// `clone3` failed in the zygote.
+    #[error("create the container: clone3({namespaces:?}): {errno:?} ({}){}", .errno.desc(), clone_fix(*.errno))]
+    Clone {
+        /// The namespaces asked for.
+        namespaces: Namespaces,
+        /// The error.
+        #[source]
+        errno: Errno,
+    },
+}
+
+fn clone_fix(errno: Errno) -> &'static str {
+    match errno {
+        Errno::EPERM => "; fix: creating namespaces needs root (CAP_SYS_ADMIN); run the tests as root, or in Docker with --privileged (its seccomp profile refuses clone3 with namespace flags)",
+        Errno::ENOSPC | Errno::EUSERS => "; fix: a namespace limit is reached (see /proc/sys/user/max_*_namespaces)",
+        Errno::ENOSYS => "; fix: clone3 needs Linux 5.3 or newer",
+        Errno::EINVAL => "; fix: this kernel lacks one of the namespaces (CONFIG_PID_NS, CONFIG_NET_NS, CONFIG_UTS_NS, CONFIG_IPC_NS)",
+        _ => "",
+    }
+}
+
+/// A running fork server.
+#[derive(Debug)]
+pub struct Zygote {
+    sock: Mutex<Option<OwnedFd>>,
+    pid: Pid,
+}
+
+impl Zygote {
+    /// Fork the zygote. Must be called while the process has one thread (at the top of `main`).
+    pub fn start(entry: Entry) -> Result<Self, ZygoteError> {
+        let proof = SingleThreaded::check().ok_or(ZygoteError::Threaded)?;
+        let harness = nix::unistd::getpid();
+        let (ours, theirs) = real::seqpacket_pair().map_err(|errno| ZygoteError::Sys { syscall: "socketpair", errno })?;
+        match real::fork(&proof).map_err(|errno| ZygoteError::Sys { syscall: "fork", errno })? {
+            Forked::Child(proof) => {
+                drop(ours);
+                serve(proof, theirs, harness, entry)
+            }
+            Forked::Parent(pid) => Ok(Self { sock: Mutex::new(Some(ours)), pid }),
+        }
+    }
+
+    /// Start a container running request `id` in `namespaces`, with these fds.
+    pub fn spawn(&self, id: u32, namespaces: Namespaces, stdout: BorrowedFd<'_>, stderr: BorrowedFd<'_>, report: BorrowedFd<'_>) -> Result<Container, SpawnError> {
+        let request = Writer::new().u32(id).u32(namespaces.bits()).finish();
+        let guard = self.sock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sock = guard.as_ref().ok_or(SpawnError::ZygoteGone)?;
+        real::send_with_fds(sock.as_fd(), &request, &[stdout, stderr, report])
+            .map_err(|errno| SpawnError::Channel { syscall: "sendmsg", errno })?;
+        let mut buf = [0u8; 16];
+        let (n, mut fds) = real::recv_with_fds(sock.as_fd(), &mut buf)
+            .map_err(|errno| SpawnError::Channel { syscall: "recvmsg", errno })?
+            .ok_or(SpawnError::ZygoteGone)?;
+        drop(guard);
+        let mut r = Reader::new(&buf[..n]);
+        let (pid, errno) = (r.i32().ok_or(SpawnError::BadReply)?, r.i32().ok_or(SpawnError::BadReply)?);
+        if errno != 0 {
+            return Err(SpawnError::Clone { namespaces, errno: Errno::from_raw(errno) });
+        }
+        let pidfd = fds.pop().ok_or(SpawnError::BadReply)?;
+        Ok(Container { pid: Pid::from_raw(pid), pidfd, reaped: false })
+    }
+}
+
+impl Drop for Zygote {
+    fn drop(&mut self) {
+        // Closing our end makes the zygote read end-of-stream and exit; then reap it.
+        let sock = self.sock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        drop(sock);
+        let _ = real::wait_pid(self.pid);
+    }
+}
+
+fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry) -> ! {
+    // Die with the harness; it may already be gone.
+    if RealSys.set_pdeathsig(Signal::SIGKILL).is_err() || nix::unistd::getppid() != harness {
+        real::exit_now(1);
+    }
+    let (parent, devnull) = match (real::pidfd_open(harness), real::open_devnull()) {
+        (Ok(parent), Ok(devnull)) => (parent, devnull),
+        (Err(errno), _) | (_, Err(errno)) => {
+            eprintln!("tinyo: fork server: pidfd_open/open(/dev/null): {errno:?} ({}): needs Linux 5.3 or newer", errno.desc());
+            real::exit_now(1)
+        }
+    };
+    let mut buf = [0u8; 64];
+    loop {
+        let (n, fds) = match real::recv_with_fds(sock.as_fd(), &mut buf) {
+            Ok(Some(msg)) => msg,
+            Ok(None) | Err(_) => real::exit_now(0),
+        };
+        let mut r = Reader::new(&buf[..n]);
+        let (Some(id), Some(ns)) = (r.u32(), r.u32()) else { continue };
+        let Ok::<[OwnedFd; 3], _>([stdout, stderr, report]) = fds.try_into() else { continue };
+        let namespaces = Namespaces::from_bits_truncate(ns);
+        let reply = match real::clone_sibling(&proof, namespaces) {
+            Ok(Forked::Child(proof)) => {
+                let (stdin, parent) = match (devnull.try_clone(), parent.try_clone()) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    _ => real::exit_now(1),
+                };
+                entry(proof, id, ChildIo { stdin, stdout, stderr, report, parent })
+            }
+            Ok(Forked::Parent((pid, pidfd))) => (pid.as_raw(), 0, Some(pidfd)),
+            Err(errno) => (0, errno as i32, None),
+        };
+        let bytes = Writer::new().i32(reply.0).i32(reply.1).finish();
+        let fds: Vec<BorrowedFd<'_>> = reply.2.iter().map(AsFd::as_fd).collect();
+        if real::send_with_fds(sock.as_fd(), &bytes, &fds).is_err() {
+            real::exit_now(0);
+        }
+        // This request's fds (and the pidfd) are closed here, before the next clone, so no
+        // other container ever inherits them.
+    }
+}
+
+/// A running container, as the harness holds it. Dropping it without [`Container::wait`]
+/// kills and reaps it: a container never outlives its handle.
+#[derive(Debug)]
+pub struct Container {
+    pid: Pid,
+    pidfd: OwnedFd,
+    reaped: bool,
+}
+
+impl Container {
+    /// PID 1's pid, in the harness's PID namespace.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The pidfd of PID 1: polls readable once the whole container has exited.
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// `SIGKILL` PID 1; the kernel then kills every process of the container's PID namespace.
+    pub fn kill(&self) -> Result<(), Errno> {
+        real::pidfd_kill(self.pidfd.as_fd(), Signal::SIGKILL)
+    }
+
+    /// Reap PID 1.
+    pub fn wait(mut self) -> Result<Termination, Errno> {
+        let t = real::wait_pidfd(self.pidfd.as_fd());
+        self.reaped = t.is_ok();
+        t
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.kill();
+            let _ = real::wait_pidfd(self.pidfd.as_fd());
+        }
+    }
+}
