@@ -468,3 +468,43 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: Option<u64>) -> Result<
     }
     Ok(pfds.iter().map(|p| p.revents().is_some_and(|r| !r.is_empty())).collect())
 }
+
+/// Observe the host facts the rootfs plan depends on (`lstat`, `readlink` of the system
+/// directories; existence of `/etc/hostname` and `/etc/hosts`).
+pub fn host_facts() -> tinyo_rootfs::HostFacts {
+    use tinyo_rootfs::{EntryKind, HostFacts, SYSTEM_DIRS};
+    let system = SYSTEM_DIRS
+        .iter()
+        .map(|dir| {
+            let path = std::path::PathBuf::from(dir);
+            let kind = match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&path).map_or(EntryKind::Absent, EntryKind::Symlink),
+                Ok(m) if m.is_dir() => EntryKind::Dir,
+                _ => EntryKind::Absent,
+            };
+            (path, kind)
+        })
+        .collect();
+    let mut facts = HostFacts::new(system);
+    facts.etc_hostname = Path::new("/etc/hostname").is_file();
+    facts.etc_hosts = Path::new("/etc/hosts").is_file();
+    facts
+}
+
+/// Read once from `fd` into `buf`; `Ok(0)` at end of file.
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// `dup(fd)` with `O_CLOEXEC`.
+pub fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    nix::fcntl::fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(0)).map(|raw| {
+        // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+        unsafe { OwnedFd::from_raw_fd(raw) }
+    })
+}
