@@ -1,1 +1,55 @@
-//! stub
+//! Helpers for tinyo's own end-to-end tests.
+//!
+//! Every isolated test here starts with [`guard`], which refuses to go on unless the test
+//! really is inside a fresh container: a test that mounts, renames the host or binds ports
+//! must never do it to the machine running the suite, even if tinyo is broken.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Panic unless this process is PID 2 of its own PID namespace and its root is a tmpfs
+/// (tinyo's new root), i.e. unless it runs inside a tinyo container.
+pub fn guard() {
+    assert_eq!(std::process::id(), 2, "refusing to run: not PID 2 of a fresh PID namespace (tinyo did not isolate this test)");
+    let root_fs = root_fstype().unwrap_or_default();
+    assert_eq!(root_fs, "tmpfs", "refusing to run: `/` is {root_fs:?}, not tinyo's tmpfs root");
+}
+
+/// The filesystem type of the mount at `/`, from `/proc/self/mountinfo`.
+pub fn root_fstype() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().rev().find_map(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let sep = fields.iter().position(|f| *f == "-")?;
+        (fields.get(4) == Some(&"/")).then(|| fields.get(sep + 1).map(|s| (*s).to_owned())).flatten()
+    })
+}
+
+/// The numeric entries of `/proc`: the processes this process can see.
+pub fn visible_pids() -> BTreeSet<u32> {
+    std::fs::read_dir("/proc")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// The fds open in this process, as seen in `/proc/self/fd`, without the one used to list it.
+pub fn open_fds() -> BTreeSet<i32> {
+    let mut fds = BTreeSet::new();
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        for entry in dir.flatten() {
+            let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            // The directory stream itself shows up as an fd pointing at /proc/<pid>/fd.
+            let target = std::fs::read_link(entry.path()).unwrap_or_default();
+            if target.starts_with("/proc") && target.ends_with("fd") {
+                continue;
+            }
+            fds.insert(fd);
+        }
+    }
+    fds
+}
+
+/// Whether a path exists (without following a final symlink).
+pub fn exists(path: impl AsRef<Path>) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}

@@ -1,0 +1,143 @@
+//! The harness's behaviour, seen from outside: run the fixture test binary as a subprocess
+//! and check what it prints and how it exits.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const FIXTURE: &str = env!("CARGO_BIN_EXE_tinyo-fixture");
+
+fn fixture(args: &[&str]) -> (Output, String) {
+    let out = Command::new(FIXTURE).args(args).env_remove("RUST_BACKTRACE").output().expect("run the fixture");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out, text)
+}
+
+fn one(name: &str) -> (Output, String) {
+    fixture(&["--exact", name])
+}
+
+#[test]
+fn a_passing_test_passes_and_its_output_is_captured() {
+    let (out, text) = one("passes");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("test passes ... ok"), "{text}");
+    assert!(text.contains("1 passed; 0 failed"), "{text}");
+    assert!(!text.contains("output of a passing test"), "captured output of a passing test is not shown: {text}");
+}
+
+#[test]
+fn nocapture_streams_the_output() {
+    let (out, text) = fixture(&["--exact", "passes", "--nocapture"]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("output of a passing test"), "{text}");
+}
+
+#[test]
+fn a_panic_fails_with_its_message_location_and_output() {
+    let (out, text) = one("panics");
+    assert_eq!(out.status.code(), Some(101), "{text}");
+    assert!(text.contains("test panics ... FAILED"), "{text}");
+    assert!(text.contains("panicked at tests/src/bin/fixture.rs:"), "{text}");
+    assert!(text.contains("the expected panic message"), "{text}");
+    assert!(text.contains("printed before the panic"), "{text}");
+}
+
+#[test]
+fn an_abort_fails_naming_sigabrt() {
+    let (out, text) = one("aborts");
+    assert_eq!(out.status.code(), Some(101), "{text}");
+    assert!(text.contains("killed by SIGABRT"), "{text}");
+}
+
+#[test]
+fn exit_zero_before_the_body_returns_is_a_failure() {
+    let (out, text) = one("exits_zero_mid_body");
+    assert_eq!(out.status.code(), Some(101), "{text}");
+    assert!(text.contains("test exits_zero_mid_body ... FAILED"), "{text}");
+    assert!(text.contains("exited with code 0 before the test function returned"), "{text}");
+}
+
+#[test]
+fn a_returned_err_fails_with_its_debug() {
+    let (out, text) = one("returns_err");
+    assert_eq!(out.status.code(), Some(101), "{text}");
+    assert!(text.contains("returned Err: \"a returned error\""), "{text}");
+}
+
+#[test]
+fn an_ignored_test_is_ignored_not_passed() {
+    let (out, text) = one("ignored_exits_zero");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("test ignored_exits_zero ... ignored"), "{text}");
+    assert!(text.contains("0 passed; 0 failed; 1 ignored"), "{text}");
+    // Run for real with --ignored it exits 0 mid-body, and that is a failure, not a pass.
+    let (out, text) = fixture(&["--exact", "ignored_exits_zero", "--ignored"]);
+    assert_eq!(out.status.code(), Some(101), "{text}");
+    assert!(text.contains("0 passed; 1 failed"), "{text}");
+}
+
+#[test]
+fn a_timeout_kills_the_container_and_says_so() {
+    let start = Instant::now();
+    let (out, text) = one("sleeps_forever");
+    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    assert_eq!(out.status.code(), Some(101), "{text}");
+    assert!(text.contains("timed out after 1s"), "{text}");
+}
+
+#[test]
+fn summary_counts_and_exit_code_of_a_whole_run() {
+    let (out, text) = fixture(&[]);
+    assert_eq!(out.status.code(), Some(101), "{text}");
+    assert!(text.contains("running 8 tests"), "{text}");
+    assert!(text.contains("test result: FAILED. 2 passed; 5 failed; 1 ignored; 0 measured; 0 filtered out"), "{text}");
+}
+
+#[test]
+fn list_shows_every_test_and_runs_none() {
+    let (out, text) = fixture(&["--list", "--format", "terse"]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        vec![
+            "aborts: test",
+            "exits_zero_mid_body: test",
+            "ignored_exits_zero: test",
+            "leaves_a_mess: test",
+            "panics: test",
+            "passes: test",
+            "returns_err: test",
+            "sleeps_forever: test",
+        ]
+    );
+}
+
+#[test]
+fn an_invalid_tinyo_timeout_is_an_error() {
+    let out = Command::new(FIXTURE).args(["--exact", "passes"]).env("TINYO_TIMEOUT", "soon").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("TINYO_TIMEOUT=`soon` is not a duration"), "{err}");
+}
+
+/// Without the privileges to make namespaces, each test fails with the step, the errno
+/// and the fix; the harness does not panic and nothing passes.
+#[test]
+fn without_privileges_setup_fails_precisely() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: this check drops from root to nobody; the suite is not running as root");
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", FIXTURE, "--exact", "passes"])
+        .output()
+        .expect("setpriv (util-linux) is installed");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(101), "{text}");
+    assert!(text.contains("test passes ... FAILED"), "{text}");
+    assert!(text.contains("clone3(PID|MOUNT|UTS|IPC|NET): EPERM (Operation not permitted); fix: "), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+}
