@@ -2,6 +2,7 @@
 //! `tests/harness.rs` and `tests/host.rs` run it as a subprocess and check what it says.
 //! Not part of the suite by itself.
 
+
 use std::time::Duration;
 
 use tinyo::isolated;
