@@ -1,0 +1,1 @@
+//! Benchmark fixtures for tinyo; see `bench/run.sh`.
