@@ -46,5 +46,29 @@ macro_rules! main {
 #[doc(hidden)]
 pub mod __private {
     pub use tinyo_core::NetMode;
-    pub use tinyo_harness::{linkme, run_main, IntoTestResult, TestRecord, TESTS};
+    pub use tinyo_harness::{linkme, run_main, run_stock, stock_init, IntoTestResult, ShouldPanic, TestRecord, TESTS};
+
+    /// Run an `async fn` test body on a current-thread tokio runtime, inside the container.
+    #[cfg(feature = "tokio")]
+    pub fn block_on<F: std::future::Future>(body: F) -> F::Output {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(body),
+            Err(e) => panic!("tinyo: could not build the tokio runtime for this async test: {e}"),
+        }
+    }
+
+    /// Without the `tokio` feature an `async fn` test cannot run; this bound says so.
+    #[cfg(not(feature = "tokio"))]
+    #[diagnostic::on_unimplemented(
+        message = "async isolated tests need tinyo's `tokio` feature",
+        label = "this async test body",
+        note = "enable it: tinyo = {{ version = \"0.1\", features = [\"tokio\"] }}"
+    )]
+    pub trait AsyncNeedsTokioFeature {}
+
+    /// Without the `tokio` feature: never callable (its bound is never met).
+    #[cfg(not(feature = "tokio"))]
+    pub fn block_on<F: std::future::Future + AsyncNeedsTokioFeature>(_body: F) -> F::Output {
+        unreachable!("AsyncNeedsTokioFeature has no implementations")
+    }
 }

@@ -61,6 +61,18 @@ pub enum FailureReason {
     },
     /// The container's PID 1 died without a report (e.g. killed from outside).
     ContainerDied(Termination),
+    /// `#[should_panic]`, and the body returned.
+    DidNotPanic {
+        /// The expected substring, if one was given.
+        expected: Option<String>,
+    },
+    /// `#[should_panic(expected = …)]`, and the message did not contain it.
+    PanicMismatch {
+        /// The panic message.
+        message: String,
+        /// The expected substring.
+        expected: String,
+    },
 }
 
 /// The outcome of one isolated test.
@@ -110,6 +122,24 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// Apply `#[should_panic]`: `expected` is `None` for a plain test, `Some(None)` for
+    /// `#[should_panic]`, `Some(Some(s))` for `#[should_panic(expected = s)]`. A panic with the
+    /// right message passes; a body that returns fails; every other failure (a signal, an
+    /// exit, a timeout, a setup failure) stays what it was, as under libtest.
+    pub fn expecting_panic(self, expected: Option<Option<&str>>) -> Self {
+        let Some(expected) = expected else { return self };
+        match self {
+            Self::Passed => Self::Failed { reason: FailureReason::DidNotPanic { expected: expected.map(str::to_owned) } },
+            Self::Failed { reason: FailureReason::Panicked { message, .. } } => match expected {
+                Some(e) if !message.contains(e) => Self::Failed { reason: FailureReason::PanicMismatch { message, expected: e.to_owned() } },
+                _ => Self::Passed,
+            },
+            other => other,
+        }
+    }
+}
+
 fn human(d: Duration) -> String {
     let ms = d.as_millis();
     if ms % 60_000 == 0 && ms >= 60_000 {
@@ -146,6 +176,12 @@ impl fmt::Display for FailureReason {
                 write!(f, "{}", crate::outcome::Termination::Signaled { signal: *signal, core_dumped: *core_dumped })
             }
             Self::ContainerDied(t) => write!(f, "the container's init (PID 1) {t} without reporting a result"),
+            Self::DidNotPanic { expected: None } => f.write_str("test did not panic as expected"),
+            Self::DidNotPanic { expected: Some(e) } => write!(f, "test did not panic as expected (expected a panic containing `{e}`)"),
+            Self::PanicMismatch { message, expected } => write!(
+                f,
+                "panic did not contain expected string\n      panic message: `{message:?}`,\n expected substring: `{expected:?}`"
+            ),
         }
     }
 }
@@ -175,6 +211,21 @@ mod tests {
             Outcome::decide(None, Termination::Exited(0), None),
             Outcome::Failed { reason: FailureReason::ContainerDied(Termination::Exited(0)) }
         );
+    }
+
+    #[test]
+    fn should_panic() {
+        let panicked = || Outcome::Failed { reason: FailureReason::Panicked { message: "boom here".into(), location: None } };
+        assert_eq!(panicked().expecting_panic(Some(None)), Outcome::Passed);
+        assert_eq!(panicked().expecting_panic(Some(Some("boom"))), Outcome::Passed);
+        assert!(matches!(
+            panicked().expecting_panic(Some(Some("bang"))),
+            Outcome::Failed { reason: FailureReason::PanicMismatch { .. } }
+        ));
+        assert_eq!(Outcome::Passed.expecting_panic(Some(None)).to_string(), "test did not panic as expected");
+        assert_eq!(panicked().expecting_panic(None), panicked());
+        let abort = Outcome::Failed { reason: FailureReason::Signaled { signal: 6, core_dumped: false } };
+        assert_eq!(abort.clone().expecting_panic(Some(None)), abort);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::namespaces::Namespaces;
 use crate::outcome::Termination;
 use crate::sys::real::{self, Forked, SingleThreaded};
 use crate::sys::{RealSys, Sys};
+
 use crate::wire::{Reader, Writer};
 
 /// What the zygote runs in each new container, as its PID 1: the request's id and the fds
@@ -47,10 +48,10 @@ pub enum ZygoteError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpawnError {
-    /// The zygote could not be reached.
-    #[error("send the request to the fork server: {syscall}: {errno:?} ({}); the fork server died (see its stderr above)", .errno.desc())]
+    /// The zygote could not be reached, or a syscall preparing the container failed.
+    #[error("start the container: {syscall}: {errno:?} ({})", .errno.desc())]
     Channel {
-        /// `sendmsg` or `recvmsg`.
+        /// `sendmsg`, `recvmsg`, `dup`, `pidfd_open`.
         syscall: &'static str,
         /// The error.
         #[source]
@@ -158,15 +159,8 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry) -> ! 
         let (Some(id), Some(ns)) = (r.u32(), r.u32()) else { continue };
         let Ok::<[OwnedFd; 3], _>([stdout, stderr, report]) = fds.try_into() else { continue };
         let namespaces = Namespaces::from_bits_truncate(ns);
-        let reply = match real::clone_sibling(&proof, namespaces) {
-            Ok(Forked::Child(proof)) => {
-                let (stdin, parent) = match (devnull.try_clone(), parent.try_clone()) {
-                    (Ok(a), Ok(b)) => (a, b),
-                    _ => real::exit_now(1),
-                };
-                entry(proof, id, ChildIo { stdin, stdout, stderr, report, parent })
-            }
-            Ok(Forked::Parent((pid, pidfd))) => (pid.as_raw(), 0, Some(pidfd)),
+        let reply = match clone_container(&proof, entry, id, namespaces, [stdout, stderr, report], &devnull, &parent, real::ParentOf::CallersParent) {
+            Ok((pid, pidfd)) => (pid.as_raw(), 0, Some(pidfd)),
             Err(errno) => (0, errno as i32, None),
         };
         let bytes = Writer::new().i32(reply.0).i32(reply.1).finish();
@@ -177,6 +171,51 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry) -> ! 
         // This request's fds (and the pidfd) are closed here, before the next clone, so no
         // other container ever inherits them.
     }
+}
+
+/// Clone a container running `entry(id)` with these fds; returns PID 1's pid and pidfd.
+/// In the child this never returns.
+#[allow(clippy::too_many_arguments)]
+fn clone_container(
+    proof: &SingleThreaded,
+    entry: Entry,
+    id: u32,
+    namespaces: Namespaces,
+    [stdout, stderr, report]: [OwnedFd; 3],
+    devnull: &OwnedFd,
+    parent: &OwnedFd,
+    parent_of: real::ParentOf,
+) -> Result<(Pid, OwnedFd), Errno> {
+    match real::clone_into(proof, namespaces, parent_of)? {
+        Forked::Child(proof) => {
+            let (stdin, parent) = match (devnull.try_clone(), parent.try_clone()) {
+                (Ok(a), Ok(b)) => (a, b),
+                _ => real::exit_now(1),
+            };
+            entry(proof, id, ChildIo { stdin, stdout, stderr, report, parent })
+        }
+        Forked::Parent(child) => Ok(child),
+    }
+}
+
+/// Start a container as a child of this process, without a zygote: for a process that is
+/// itself single-threaded (the stock-harness re-run, before `main`).
+pub fn spawn_direct(
+    proof: &SingleThreaded,
+    entry: Entry,
+    id: u32,
+    namespaces: Namespaces,
+    stdout: BorrowedFd<'_>,
+    stderr: BorrowedFd<'_>,
+    report: BorrowedFd<'_>,
+) -> Result<Container, SpawnError> {
+    let sys = |syscall| move |errno| SpawnError::Channel { syscall, errno };
+    let fds = [real::dup(stdout).map_err(sys("dup"))?, real::dup(stderr).map_err(sys("dup"))?, real::dup(report).map_err(sys("dup"))?];
+    let devnull = real::open_devnull().map_err(sys("open(/dev/null)"))?;
+    let me = real::pidfd_open(nix::unistd::getpid()).map_err(sys("pidfd_open"))?;
+    let (pid, pidfd) = clone_container(proof, entry, id, namespaces, fds, &devnull, &me, real::ParentOf::Caller)
+        .map_err(|errno| SpawnError::Clone { namespaces, errno })?;
+    Ok(Container { pid, pidfd, reaped: false })
 }
 
 /// A running container, as the harness holds it. Dropping it without [`Container::wait`]

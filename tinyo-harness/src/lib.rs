@@ -15,23 +15,26 @@
 //! [libtest-mimic]: https://docs.rs/libtest-mimic
 
 use std::fmt::Debug;
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use run::Launcher;
 use tinyo_core::init::ChildIo;
-use tinyo_core::report::Report;
 use tinyo_core::sys::real::{self, SingleThreaded};
-use tinyo_core::zygote::{Container, Zygote};
-use tinyo_core::{Namespaces, NetMode, Outcome, Spec};
+use tinyo_core::zygote::Zygote;
+use tinyo_core::{NetMode, Outcome, Spec};
 use tinyo_rootfs::{HostFacts, RootfsConfig};
 
 mod capture;
+mod run;
+mod stock;
 
 pub use capture::CappedOutput;
 pub use linkme;
+pub use stock::{run_stock, stock_init, MARKER};
 
 /// One `#[isolated]` test, as the macro registers it. Not for hand-written use.
 #[derive(Debug)]
@@ -55,6 +58,12 @@ pub struct TestRecord {
     pub ignored: bool,
     /// `#[ignore = "…"]`.
     pub ignore_reason: Option<&'static str>,
+    /// `env = "K=V"`, in order.
+    pub env: &'static [(&'static str, &'static str)],
+    /// `#[should_panic]`.
+    pub should_panic: ShouldPanic,
+    /// `CARGO_MANIFEST_DIR` of the crate the test is in, at compile time.
+    pub manifest_dir: &'static str,
     /// Runs the body; `Err` carries the `Debug` of a returned error.
     pub body: fn() -> Result<(), String>,
 }
@@ -65,6 +74,29 @@ impl TestRecord {
         match self.module_path.split_once("::") {
             Some((_, rest)) => format!("{rest}::{}", self.name),
             None => self.name.to_owned(),
+        }
+    }
+}
+
+/// `#[should_panic]` on an isolated test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[doc(hidden)]
+pub enum ShouldPanic {
+    /// Not given.
+    No,
+    /// `#[should_panic]`.
+    Yes,
+    /// `#[should_panic(expected = "…")]`.
+    Expected(&'static str),
+}
+
+impl ShouldPanic {
+    /// In the form [`Outcome::expecting_panic`] takes.
+    pub fn expected(self) -> Option<Option<&'static str>> {
+        match self {
+            Self::No => None,
+            Self::Yes => Some(None),
+            Self::Expected(e) => Some(Some(e)),
         }
     }
 }
@@ -96,14 +128,22 @@ impl<E: Debug> IntoTestResult for Result<(), E> {
 /// The default per-test timeout, when neither the attribute nor `TINYO_TIMEOUT` set one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// What every container of this run shares; fixed before the zygote is forked.
+/// What every container of this run shares; fixed before the first container is made.
 #[derive(Debug)]
-struct Context {
+pub(crate) struct Context {
     facts: HostFacts,
     crate_dir: Option<PathBuf>,
 }
 
-static CONTEXT: OnceLock<Context> = OnceLock::new();
+impl Context {
+    /// Observe the host, and find the crate directory (`CARGO_MANIFEST_DIR` at run time, as
+    /// cargo and nextest set it, else the one the binary was built in).
+    pub(crate) fn probe(compile_time_crate_dir: &str) -> Self {
+        Self { facts: real::host_facts(), crate_dir: crate_dir(compile_time_crate_dir) }
+    }
+}
+
+pub(crate) static CONTEXT: OnceLock<Context> = OnceLock::new();
 
 /// Parse `"250ms"`, `"5s"`, `"2m"` (as the attribute's `timeout`).
 pub fn parse_duration(text: &str) -> Option<Duration> {
@@ -123,54 +163,80 @@ fn crate_dir(compile_time: &str) -> Option<PathBuf> {
     (dir.is_absolute() && dir.is_dir()).then_some(dir)
 }
 
+/// The timeout of tests that set none: `TINYO_TIMEOUT`, else [`DEFAULT_TIMEOUT`].
+pub(crate) fn default_timeout() -> Result<Duration, String> {
+    match std::env::var("TINYO_TIMEOUT") {
+        Err(_) => Ok(DEFAULT_TIMEOUT),
+        Ok(text) => parse_duration(&text).ok_or_else(|| format!("TINYO_TIMEOUT=`{text}` is not a duration; use e.g. TINYO_TIMEOUT=250ms, 5s or 2m")),
+    }
+}
+
 /// The whole harness: fork the zygote while single-threaded, parse libtest's arguments,
 /// run every isolated test in its container, print the results, exit (101 on failure).
 pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
-    CONTEXT.get_or_init(|| Context { facts: real::host_facts(), crate_dir: crate_dir(compile_time_crate_dir) });
+    CONTEXT.get_or_init(|| Context::probe(compile_time_crate_dir));
     // Before anything can start a thread: the zygote must be forked from a single thread.
     let zygote = Zygote::start(container_entry).map_err(|e| e.to_string());
 
     let args = Arguments::from_args();
-    let default_timeout = match std::env::var("TINYO_TIMEOUT") {
-        Err(_) => DEFAULT_TIMEOUT,
-        Ok(text) => match parse_duration(&text) {
-            Some(d) => d,
-            None => {
-                eprintln!("error: TINYO_TIMEOUT=`{text}` is not a duration; use e.g. TINYO_TIMEOUT=250ms, 5s or 2m");
-                std::process::exit(2);
-            }
-        },
+    let default_timeout = match default_timeout() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
     };
-    let zygote = std::sync::Arc::new(zygote);
+    let zygote = Arc::new(zygote);
+    let passed_output: Arc<Mutex<Vec<(String, CappedOutput)>>> = Arc::default();
     let trials = TESTS
         .iter()
         .enumerate()
         .map(|(id, record)| {
             let zygote = zygote.clone();
-            let nocapture = args.nocapture;
+            let (nocapture, show_output) = (args.nocapture, args.show_output);
+            let passed_output = passed_output.clone();
             let timeout = record.timeout_ms.map_or(default_timeout, Duration::from_millis);
-            Trial::test(record.test_name(), move || match zygote.as_ref() {
-                Ok(z) => run_isolated(z, id, record, timeout, nocapture),
-                Err(e) => Err(Failed::from(format!("tinyo could not start its fork server: {e}"))),
+            Trial::test(record.test_name(), move || {
+                let z = zygote.as_ref().as_ref().map_err(|e| Failed::from(format!("tinyo could not start its fork server: {e}")))?;
+                let (outcome, output) = run::execute(&Launcher::Zygote(z), id, record, timeout, nocapture).map_err(Failed::from)?;
+                match outcome {
+                    Outcome::Passed => {
+                        if let (true, Some(output)) = (show_output, output) {
+                            passed_output.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((record.test_name(), output));
+                        }
+                        Ok(())
+                    }
+                    other => Err(Failed::from(run::failure_message(&other, output.as_ref()))),
+                }
             })
             .with_ignored_flag(record.ignored)
         })
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
     drop(zygote);
+    print_successes(&passed_output.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     conclusion.exit()
 }
 
-fn namespaces(net: NetMode) -> Namespaces {
-    let base = Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
-    match net {
-        NetMode::Host => base,
-        _ => base | Namespaces::NET,
+/// `--show-output`: the captured output of the tests that passed, as libtest prints it.
+fn print_successes(outputs: &[(String, CappedOutput)]) {
+    if outputs.is_empty() {
+        return;
     }
+    let mut text = String::from("\nsuccesses:\n");
+    for (name, output) in outputs {
+        text.push_str(&format!("\n---- {name} stdout ----\n{output}\n"));
+    }
+    text.push_str("\nsuccesses:\n");
+    for (name, _) in outputs {
+        text.push_str(&format!("    {name}\n"));
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
 }
 
 /// PID 1 of each container: build the spec for test `id` and run it.
-fn container_entry(proof: SingleThreaded, id: u32, io: ChildIo) -> ! {
+pub(crate) fn container_entry(proof: SingleThreaded, id: u32, io: ChildIo) -> ! {
     let (Some(record), Some(context)) = (TESTS.get(id as usize), CONTEXT.get()) else {
         real::exit_now(70);
     };
@@ -178,101 +244,13 @@ fn container_entry(proof: SingleThreaded, id: u32, io: ChildIo) -> ! {
     let mut config = RootfsConfig::new(hostname);
     config.crate_dir = context.crate_dir.clone();
     let spec = Spec::new(hostname, record.net, tinyo_rootfs::plan(&config, &context.facts));
-    tinyo_core::init::run(proof, &spec, io, &record.body)
-}
-
-/// Run one test in a fresh container and turn its outcome into libtest-mimic's.
-fn run_isolated(zygote: &Zygote, id: usize, record: &TestRecord, timeout: Duration, nocapture: bool) -> Result<(), Failed> {
-    let (outcome, output) = execute(zygote, id, record, timeout, nocapture).map_err(Failed::from)?;
-    match outcome {
-        Outcome::Passed => Ok(()),
-        other => {
-            let mut msg = other.to_string();
-            if let Some(output) = output.filter(|o| !o.is_empty()) {
-                msg.push_str("\n---- output of the container ----\n");
-                msg.push_str(&output.to_string());
-            }
-            Err(Failed::from(msg))
+    tinyo_core::init::run(proof, &spec, io, &|| {
+        // PID 2 is single-threaded here: setting the environment is sound.
+        for (key, value) in record.env {
+            std::env::set_var(key, value);
         }
-    }
-}
-
-fn execute(zygote: &Zygote, id: usize, record: &TestRecord, timeout: Duration, nocapture: bool) -> Result<(Outcome, Option<CappedOutput>), String> {
-    let ctx = |what: &str| {
-        let what = what.to_owned();
-        move |e: nix::errno::Errno| format!("tinyo: {what}: {e:?} ({})", e.desc())
-    };
-    let (report_r, report_w) = real::pipe().map_err(ctx("create the report pipe: pipe2"))?;
-    let (out_r, out_w): (Option<OwnedFd>, OwnedFd) = if nocapture {
-        (None, real::dup(std::io::stdout().as_fd()).map_err(ctx("dup stdout"))?)
-    } else {
-        let (r, w) = real::pipe().map_err(ctx("create the output pipe: pipe2"))?;
-        (Some(r), w)
-    };
-    let err_w = if nocapture { real::dup(std::io::stderr().as_fd()).map_err(ctx("dup stderr"))? } else { real::dup(out_w.as_fd()).map_err(ctx("dup"))? };
-    let id = u32::try_from(id).map_err(|_| "tinyo: too many tests".to_owned())?;
-    let container = zygote
-        .spawn(id, namespaces(record.net), out_w.as_fd(), err_w.as_fd(), report_w.as_fd())
-        .map_err(|e| format!("tinyo could not start the container: {e}"))?;
-    drop((out_w, err_w, report_w));
-
-    let mut report = Vec::new();
-    let mut output = CappedOutput::default();
-    let timed_out = collect(&container, timeout, &report_r, out_r.as_ref(), &mut report, &mut output).map_err(ctx("wait for the container: poll/read"))?;
-    let init = container.wait().map_err(ctx("reap the container: waitid"))?;
-    let outcome = Outcome::decide(Report::decode(&report), init, timed_out.then_some(timeout));
-    Ok((outcome, out_r.map(|_| output)))
-}
-
-/// Read the report and output until the container has exited and every pipe is at end of
-/// file, killing the container at its deadline. Returns whether it was killed.
-fn collect(container: &Container, timeout: Duration, report_r: &OwnedFd, out_r: Option<&OwnedFd>, report: &mut Vec<u8>, output: &mut CappedOutput) -> Result<bool, nix::errno::Errno> {
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let mut exited = false;
-    let (mut report_open, mut out_open) = (true, out_r.is_some());
-    let mut buf = vec![0u8; 64 * 1024];
-    while report_open || out_open || !exited {
-        let mut fds = Vec::new();
-        if report_open {
-            fds.push(report_r.as_fd());
-        }
-        if let (true, Some(o)) = (out_open, out_r) {
-            fds.push(o.as_fd());
-        }
-        if !exited {
-            fds.push(container.pidfd());
-        }
-        let wait_ms = if exited || timed_out { None } else { Some(deadline.saturating_duration_since(Instant::now()).as_millis() as u64) };
-        let ready = real::poll_readable(&fds, wait_ms)?;
-        if !ready.iter().any(|r| *r) {
-            // Deadline: SIGKILL to PID 1 takes the whole PID namespace with it.
-            let _ = container.kill();
-            timed_out = true;
-            continue;
-        }
-        let mut i = 0;
-        if report_open {
-            if ready[i] {
-                let n = real::read(report_r.as_fd(), &mut buf)?;
-                report_open = n > 0;
-                report.extend_from_slice(&buf[..n]);
-            }
-            i += 1;
-        }
-        if let (true, Some(o)) = (out_open, out_r) {
-            if ready[i] {
-                let n = real::read(o.as_fd(), &mut buf)?;
-                out_open = n > 0;
-                output.push(&buf[..n]);
-            }
-            i += 1;
-        }
-        if !exited && ready[i] {
-            exited = true;
-        }
-    }
-    Ok(timed_out)
+        (record.body)()
+    })
 }
 
 #[cfg(test)]
@@ -299,6 +277,9 @@ mod tests {
             net: NetMode::Loopback,
             ignored: false,
             ignore_reason: None,
+            env: &[],
+            should_panic: ShouldPanic::No,
+            manifest_dir: "/",
             body: || Ok(()),
         };
         assert_eq!(rec("isolated").test_name(), "t");

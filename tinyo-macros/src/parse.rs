@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, ItemFn, Lit, LitStr, Meta, MetaNameValue, Token};
 
 /// The keys `#[isolated(...)]` accepts.
-pub(crate) const KEYS: &str = "hostname, timeout, net";
+pub(crate) const KEYS: &str = "hostname, timeout, net, env";
 
 /// How the container's network is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,15 +17,30 @@ pub(crate) enum Net {
     Host,
 }
 
+/// `#[should_panic]`, as given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ShouldPanic {
+    No,
+    Yes,
+    Expected(String),
+}
+
 /// A parsed isolated test.
 #[derive(Debug)]
 pub(crate) struct Test {
+    /// The function, without the attributes tinyo took over (`#[ignore]`, `#[should_panic]`).
     pub(crate) func: ItemFn,
     pub(crate) hostname: Option<String>,
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) net: Net,
+    pub(crate) env: Vec<(String, String)>,
     /// `Some(reason)` when `#[ignore]` or `#[ignore = "reason"]` was given.
     pub(crate) ignore: Option<Option<String>>,
+    pub(crate) should_panic: ShouldPanic,
+}
+
+fn err(span: proc_macro2::Span, msg: impl std::fmt::Display) -> syn::Error {
+    syn::Error::new(span, msg)
 }
 
 pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<syn::Error>> {
@@ -33,53 +48,60 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
     let mut func: ItemFn = match syn::parse2(item) {
         Ok(f) => f,
         Err(e) => {
-            errors.push(syn::Error::new(e.span(), "#[isolated] goes on a test function: `fn name() { … }`"));
+            errors.push(err(e.span(), "#[isolated] goes on a test function: `fn name() { … }`"));
             return Err(errors);
         }
     };
-    let mut test = Test { func: func.clone(), hostname: None, timeout_ms: None, net: Net::Loopback, ignore: None };
+    let mut test = Test {
+        func: func.clone(),
+        hostname: None,
+        timeout_ms: None,
+        net: Net::Loopback,
+        env: Vec::new(),
+        ignore: None,
+        should_panic: ShouldPanic::No,
+    };
 
     match Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse2(attr) {
-        Err(e) => errors.push(syn::Error::new(e.span(), format!("expected `key = \"value\"` pairs; valid keys: {KEYS}"))),
+        Err(e) => errors.push(err(e.span(), format!("expected `key = \"value\"` pairs; valid keys: {KEYS}"))),
         Ok(pairs) => {
             let mut seen: Vec<String> = Vec::new();
             for pair in pairs {
                 let key = pair.path.get_ident().map(ToString::to_string).unwrap_or_default();
-                if seen.contains(&key) {
-                    errors.push(syn::Error::new(pair.path.span(), format!("`{key}` is given twice")));
+                let known = matches!(key.as_str(), "hostname" | "timeout" | "net" | "env");
+                if !known {
+                    errors.push(err(pair.path.span(), format!("unknown key `{}` in #[isolated]; valid keys: {KEYS}", path_text(&pair.path))));
+                    continue;
+                }
+                if key != "env" && seen.contains(&key) {
+                    errors.push(err(pair.path.span(), format!("`{key}` is given twice")));
                     continue;
                 }
                 seen.push(key.clone());
-                let value = match string_value(&pair.value) {
-                    Some(v) => v,
-                    None if matches!(key.as_str(), "hostname" | "timeout" | "net") => {
-                        errors.push(syn::Error::new(pair.value.span(), format!("`{key}` takes a string literal, e.g. {key} = \"{}\"", example(&key))));
-                        continue;
-                    }
-                    None => LitStr::new("", pair.value.span()),
+                let Some(value) = string_value(&pair.value) else {
+                    errors.push(err(pair.value.span(), format!("`{key}` takes a string literal, e.g. {key} = \"{}\"", example(&key))));
+                    continue;
                 };
+                let text = value.value();
                 match key.as_str() {
-                    "hostname" => match check_hostname(&value.value()) {
-                        Ok(()) => test.hostname = Some(value.value()),
-                        Err(why) => errors.push(syn::Error::new(value.span(), why)),
+                    "hostname" => match check_hostname(&text) {
+                        Ok(()) => test.hostname = Some(text),
+                        Err(why) => errors.push(err(value.span(), why)),
                     },
-                    "timeout" => match parse_duration_ms(&value.value()) {
+                    "timeout" => match parse_duration_ms(&text) {
                         Ok(ms) => test.timeout_ms = Some(ms),
-                        Err(why) => errors.push(syn::Error::new(value.span(), why)),
+                        Err(why) => errors.push(err(value.span(), why)),
                     },
-                    "net" => match value.value().as_str() {
+                    "net" => match text.as_str() {
                         "loopback" => test.net = Net::Loopback,
                         "none" => test.net = Net::None,
                         "host" => test.net = Net::Host,
-                        other => errors.push(syn::Error::new(
-                            value.span(),
-                            format!("unknown net mode `{other}`; valid: \"loopback\" (default), \"none\", \"host\""),
-                        )),
+                        other => errors.push(err(value.span(), format!("unknown net mode `{other}`; valid: \"loopback\" (default), \"none\", \"host\""))),
                     },
-                    _ => errors.push(syn::Error::new(
-                        pair.path.span(),
-                        format!("unknown key `{}` in #[isolated]; valid keys: {KEYS}", path_text(&pair.path)),
-                    )),
+                    _ => match parse_env(&text) {
+                        Ok(kv) => test.env.push(kv),
+                        Err(why) => errors.push(err(value.span(), why)),
+                    },
                 }
             }
         }
@@ -87,16 +109,14 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
 
     let sig = &func.sig;
     if !sig.inputs.is_empty() {
-        errors.push(syn::Error::new(sig.inputs.span(), "an isolated test takes no arguments"));
+        errors.push(err(sig.inputs.span(), "an isolated test takes no arguments"));
     }
     if !sig.generics.params.is_empty() {
-        errors.push(syn::Error::new(sig.generics.span(), "an isolated test cannot be generic"));
-    }
-    if let Some(a) = sig.asyncness {
-        errors.push(syn::Error::new(a.span(), "async isolated tests are not supported yet; call a runtime's block_on in the body"));
+        errors.push(err(sig.generics.span(), "an isolated test cannot be generic"));
     }
 
-    // `#[ignore]` keeps its meaning; it is taken off the function (it only applies to `#[test]`).
+    // `#[ignore]` and `#[should_panic]` keep their meaning; tinyo applies them, so they are
+    // taken off the function. A stray `#[test]` would register the test twice.
     let mut kept: Vec<Attribute> = Vec::new();
     for attr in std::mem::take(&mut func.attrs) {
         if attr.path().is_ident("ignore") {
@@ -104,13 +124,23 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
                 Meta::Path(_) => test.ignore = Some(None),
                 Meta::NameValue(nv) => match string_value(&nv.value) {
                     Some(reason) => test.ignore = Some(Some(reason.value())),
-                    None => errors.push(syn::Error::new(nv.value.span(), "expected #[ignore = \"reason\"]")),
+                    None => errors.push(err(nv.value.span(), "expected #[ignore = \"reason\"]")),
                 },
-                Meta::List(l) => errors.push(syn::Error::new(l.span(), "expected #[ignore] or #[ignore = \"reason\"]")),
+                Meta::List(l) => errors.push(err(l.span(), "expected #[ignore] or #[ignore = \"reason\"]")),
             }
+        } else if attr.path().is_ident("should_panic") {
+            match parse_should_panic(&attr.meta) {
+                Ok(sp) => test.should_panic = sp,
+                Err(e) => errors.push(e),
+            }
+        } else if attr.path().is_ident("test") {
+            errors.push(err(attr.span(), "remove #[test]: #[isolated] already makes this a test"));
         } else {
             kept.push(attr);
         }
+    }
+    if test.should_panic != ShouldPanic::No && !matches!(func.sig.output, syn::ReturnType::Default) {
+        errors.push(err(func.sig.output.span(), "functions using #[should_panic] must return `()`"));
     }
     func.attrs = kept;
     test.func = func;
@@ -122,10 +152,26 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
     }
 }
 
+fn parse_should_panic(meta: &Meta) -> Result<ShouldPanic, syn::Error> {
+    const USAGE: &str = "expected #[should_panic] or #[should_panic(expected = \"substring of the message\")]";
+    match meta {
+        Meta::Path(_) => Ok(ShouldPanic::Yes),
+        Meta::NameValue(nv) => string_value(&nv.value).map(|s| ShouldPanic::Expected(s.value())).ok_or_else(|| err(nv.value.span(), USAGE)),
+        Meta::List(list) => {
+            let nv: MetaNameValue = list.parse_args().map_err(|e| err(e.span(), USAGE))?;
+            match (nv.path.is_ident("expected"), string_value(&nv.value)) {
+                (true, Some(s)) => Ok(ShouldPanic::Expected(s.value())),
+                _ => Err(err(nv.span(), USAGE)),
+            }
+        }
+    }
+}
+
 fn example(key: &str) -> &'static str {
     match key {
         "hostname" => "db-1",
         "timeout" => "5s",
+        "env" => "KEY=VALUE",
         _ => "loopback",
     }
 }
@@ -152,6 +198,14 @@ pub(crate) fn check_hostname(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `"KEY=VALUE"` with a non-empty key of no `=` or NUL.
+pub(crate) fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !k.contains('\0') && !v.contains('\0') => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("invalid env `{text}`: use \"KEY=VALUE\" with a non-empty KEY")),
+    }
+}
+
 /// `"250ms"`, `"5s"`, `"2m"` → milliseconds; zero is refused.
 pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
     let bad = || format!("invalid timeout `{text}`: use a whole number with a unit, e.g. \"250ms\", \"5s\", \"2m\"");
@@ -171,7 +225,6 @@ pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
     Ok(ms)
 }
 
-
 #[cfg(test)]
 mod tests {
     use quote::quote;
@@ -184,27 +237,43 @@ mod tests {
 
     #[test]
     fn all_keys_parse() {
-        let t = parse(quote!(hostname = "db-1", timeout = "2s", net = "none"), quote!(#[ignore = "slow"] #[doc = "x"] fn t() {})).unwrap();
+        let t = parse(
+            quote!(hostname = "db-1", timeout = "2s", net = "none", env = "A=1", env = "B=x=y"),
+            quote!(#[ignore = "slow"] #[doc = "x"] #[should_panic(expected = "boom")] fn t() {}),
+        )
+        .unwrap();
         assert_eq!(t.hostname.as_deref(), Some("db-1"));
         assert_eq!(t.timeout_ms, Some(2000));
         assert_eq!(t.net, Net::None);
+        assert_eq!(t.env, vec![("A".into(), "1".into()), ("B".into(), "x=y".into())]);
         assert_eq!(t.ignore, Some(Some("slow".into())));
-        assert_eq!(t.func.attrs.len(), 1, "the doc comment stays, #[ignore] goes");
+        assert_eq!(t.should_panic, ShouldPanic::Expected("boom".into()));
+        assert_eq!(t.func.attrs.len(), 1, "the doc comment stays, #[ignore] and #[should_panic] go");
+    }
+
+    #[test]
+    fn should_panic_forms() {
+        let sp = |attrs: TokenStream| parse(quote!(), quote!(#attrs fn t() {})).map(|t| t.should_panic);
+        assert_eq!(sp(quote!(#[should_panic])).unwrap(), ShouldPanic::Yes);
+        assert_eq!(sp(quote!(#[should_panic = "m"])).unwrap(), ShouldPanic::Expected("m".into()));
+        assert!(sp(quote!(#[should_panic(wrong = "m")])).is_err());
+        assert!(parse(quote!(), quote!(#[should_panic] fn t() -> Result<(), ()> { Ok(()) })).is_err());
     }
 
     #[test]
     fn unknown_key_lists_the_valid_ones() {
-        assert_eq!(errors(quote!(hostnme = "x")), vec!["unknown key `hostnme` in #[isolated]; valid keys: hostname, timeout, net"]);
+        assert_eq!(errors(quote!(hostnme = "x")), vec!["unknown key `hostnme` in #[isolated]; valid keys: hostname, timeout, net, env"]);
     }
 
     #[test]
     fn every_error_is_collected() {
-        let e = errors(quote!(hostname = "-bad", timeout = "5 s", net = "wifi", timeout = "1s"));
-        assert_eq!(e.len(), 4, "{e:?}");
+        let e = errors(quote!(hostname = "-bad", timeout = "5 s", net = "wifi", timeout = "1s", env = "=x"));
+        assert_eq!(e.len(), 5, "{e:?}");
         assert!(e[0].starts_with("invalid hostname `-bad`"));
         assert!(e[1].starts_with("invalid timeout `5 s`"));
         assert!(e[2].starts_with("unknown net mode `wifi`"));
         assert_eq!(e[3], "`timeout` is given twice");
+        assert!(e[4].starts_with("invalid env `=x`"));
     }
 
     #[test]
@@ -232,7 +301,9 @@ mod tests {
 
     #[test]
     fn signature_errors() {
-        let e = parse(quote!(), quote!(async fn t<T>(x: u8) {})).unwrap_err();
-        assert_eq!(e.len(), 3);
+        let e = parse(quote!(), quote!(fn t<T>(x: u8) {})).unwrap_err();
+        assert_eq!(e.len(), 2);
+        let e = parse(quote!(), quote!(#[test] fn t() {})).unwrap_err();
+        assert_eq!(e[0].to_string(), "remove #[test]: #[isolated] already makes this a test");
     }
 }

@@ -210,18 +210,32 @@ pub fn fork(_proof: &SingleThreaded) -> Result<Forked<Pid>, Errno> {
     }
 }
 
-/// `clone3(CLONE_PARENT | CLONE_PIDFD | namespaces)`: a child in fresh namespaces whose
-/// parent is *our* parent, returning its pid and a pidfd in the caller.
-pub fn clone_sibling(_proof: &SingleThreaded, namespaces: Namespaces) -> Result<Forked<(Pid, OwnedFd)>, Errno> {
+/// Whose child a cloned container is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentOf {
+    /// The caller's: the zygote's new containers are children of the harness
+    /// (`CLONE_PARENT`), which reaps and kills them through their pidfd.
+    CallersParent,
+    /// The caller's own child (the stock-harness path, which has no zygote).
+    Caller,
+}
+
+/// `clone3(CLONE_PIDFD | namespaces [| CLONE_PARENT])`: a child in fresh namespaces,
+/// returning its pid and a pidfd in the caller.
+pub fn clone_into(_proof: &SingleThreaded, namespaces: Namespaces, parent: ParentOf) -> Result<Forked<(Pid, OwnedFd)>, Errno> {
     let mut pidfd: RawFd = -1;
+    let (parent_flag, exit_signal) = match parent {
+        // With CLONE_PARENT the exit signal is inherited from this process (SIGCHLD) and
+        // clone3 requires 0 here.
+        ParentOf::CallersParent => (libc::CLONE_PARENT as u64, 0),
+        ParentOf::Caller => (0, libc::SIGCHLD as u64),
+    };
     let args = libc::clone_args {
-        flags: u64::from(namespaces.bits()) | libc::CLONE_PARENT as u64 | libc::CLONE_PIDFD as u64,
+        flags: u64::from(namespaces.bits()) | parent_flag | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut RawFd as u64,
         child_tid: 0,
         parent_tid: 0,
-        // With CLONE_PARENT the exit signal is inherited from this process (SIGCHLD) and
-        // clone3 requires 0 here.
-        exit_signal: 0,
+        exit_signal,
         stack: 0,
         stack_size: 0,
         tls: 0,

@@ -1,0 +1,135 @@
+//! Running one test in its container: spawn, collect report and output against the
+//! deadline, reap, decide the outcome.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use tinyo_core::report::Report;
+use tinyo_core::sys::real::{self, SingleThreaded};
+use tinyo_core::zygote::{self, Container, SpawnError, Zygote};
+use tinyo_core::{Namespaces, NetMode, Outcome};
+
+use crate::capture::CappedOutput;
+use crate::{container_entry, TestRecord};
+
+/// How containers are started.
+#[derive(Debug)]
+pub(crate) enum Launcher<'a> {
+    /// Through the fork server (the tinyo harness).
+    Zygote(&'a Zygote),
+    /// Directly, from this single-threaded process (the stock-harness re-run).
+    Direct(&'a SingleThreaded),
+}
+
+impl Launcher<'_> {
+    fn spawn(&self, id: u32, ns: Namespaces, out: &OwnedFd, err: &OwnedFd, report: &OwnedFd) -> Result<Container, SpawnError> {
+        match self {
+            Self::Zygote(z) => z.spawn(id, ns, out.as_fd(), err.as_fd(), report.as_fd()),
+            Self::Direct(proof) => zygote::spawn_direct(proof, container_entry, id, ns, out.as_fd(), err.as_fd(), report.as_fd()),
+        }
+    }
+}
+
+/// The namespaces a test with this network mode gets.
+pub(crate) fn namespaces(net: NetMode) -> Namespaces {
+    let base = Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
+    match net {
+        NetMode::Host => base,
+        _ => base | Namespaces::NET,
+    }
+}
+
+fn ctx(what: &'static str) -> impl Fn(Errno) -> String {
+    move |e| format!("tinyo: {what}: {e:?} ({})", e.desc())
+}
+
+/// Run test `id` in a fresh container. With `nocapture` the container writes straight to
+/// this process's stdout and stderr; otherwise both go to one pipe (so their order is kept)
+/// and come back, bounded, with the outcome. `Err` is a failure of tinyo itself.
+pub(crate) fn execute(launcher: &Launcher<'_>, id: usize, record: &TestRecord, timeout: Duration, nocapture: bool) -> Result<(Outcome, Option<CappedOutput>), String> {
+    let (report_r, report_w) = real::pipe().map_err(ctx("create the report pipe: pipe2"))?;
+    let (out_r, out_w, err_w) = if nocapture {
+        let out = real::dup(std::io::stdout().as_fd()).map_err(ctx("dup stdout"))?;
+        let err = real::dup(std::io::stderr().as_fd()).map_err(ctx("dup stderr"))?;
+        (None, out, err)
+    } else {
+        let (r, w) = real::pipe().map_err(ctx("create the output pipe: pipe2"))?;
+        let w2 = real::dup(w.as_fd()).map_err(ctx("dup"))?;
+        (Some(r), w, w2)
+    };
+    let id = u32::try_from(id).map_err(|_| "tinyo: too many tests".to_owned())?;
+    let container = launcher
+        .spawn(id, namespaces(record.net), &out_w, &err_w, &report_w)
+        .map_err(|e| format!("tinyo could not start the container: {e}"))?;
+    // Only the container holds the write ends now: end of file means it is gone.
+    drop((out_w, err_w, report_w));
+
+    let mut report = Vec::new();
+    let mut output = CappedOutput::default();
+    let timed_out = collect(&container, timeout, &report_r, out_r.as_ref(), &mut report, &mut output).map_err(ctx("wait for the container: poll/read"))?;
+    let init = container.wait().map_err(ctx("reap the container: waitid"))?;
+    let outcome = Outcome::decide(Report::decode(&report), init, timed_out.then_some(timeout));
+    Ok((outcome.expecting_panic(record.should_panic.expected()), out_r.map(|_| output)))
+}
+
+/// Read the report and output until the container has exited and every pipe is at end of
+/// file, killing the container at its deadline. Returns whether it was killed.
+fn collect(container: &Container, timeout: Duration, report_r: &OwnedFd, out_r: Option<&OwnedFd>, report: &mut Vec<u8>, output: &mut CappedOutput) -> Result<bool, Errno> {
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    let mut exited = false;
+    let (mut report_open, mut out_open) = (true, out_r.is_some());
+    let mut buf = vec![0u8; 64 * 1024];
+    while report_open || out_open || !exited {
+        let mut fds = Vec::with_capacity(3);
+        if report_open {
+            fds.push(report_r.as_fd());
+        }
+        if let (true, Some(o)) = (out_open, out_r) {
+            fds.push(o.as_fd());
+        }
+        if !exited {
+            fds.push(container.pidfd());
+        }
+        let wait_ms = if exited || timed_out { None } else { Some(deadline.saturating_duration_since(Instant::now()).as_millis() as u64) };
+        let ready = real::poll_readable(&fds, wait_ms)?;
+        if !ready.iter().any(|r| *r) {
+            // The deadline: SIGKILL to PID 1 takes its whole PID namespace with it.
+            let _ = container.kill();
+            timed_out = true;
+            continue;
+        }
+        let mut i = 0;
+        if report_open {
+            if ready[i] {
+                let n = real::read(report_r.as_fd(), &mut buf)?;
+                report_open = n > 0;
+                report.extend_from_slice(&buf[..n]);
+            }
+            i += 1;
+        }
+        if let (true, Some(o)) = (out_open, out_r) {
+            if ready[i] {
+                let n = real::read(o.as_fd(), &mut buf)?;
+                out_open = n > 0;
+                output.push(&buf[..n]);
+            }
+            i += 1;
+        }
+        if !exited && ready[i] {
+            exited = true;
+        }
+    }
+    Ok(timed_out)
+}
+
+/// The failure message libtest-mimic shows for a non-passing outcome, with the output.
+pub(crate) fn failure_message(outcome: &Outcome, output: Option<&CappedOutput>) -> String {
+    let mut msg = outcome.to_string();
+    if let Some(output) = output.filter(|o| !o.is_empty()) {
+        msg.push_str("\n---- output of the container ----\n");
+        msg.push_str(&output.to_string());
+    }
+    msg
+}
