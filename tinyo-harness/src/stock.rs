@@ -94,7 +94,9 @@ pub fn run_stock(record: &'static TestRecord) {
         Some((before, outcome)) => (before.to_owned(), Some(outcome.to_owned())),
         None => (stderr.into_owned(), None),
     };
-    // libtest captures these per test and shows them when it fails (or with --nocapture).
+    // libtest captures these per test and shows them when it fails (or with --nocapture):
+    // print! is the one channel into its capture.
+    #[allow(clippy::print_stdout)]
     print!("{}", String::from_utf8_lossy(&output.stdout));
     eprint!("{stderr}");
     match (output.status.code(), outcome) {

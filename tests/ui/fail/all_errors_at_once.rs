@@ -1,0 +1,4 @@
+#[tinyo::isolated(hostname = "-x", timeout = "soon", net = "wifi", colour = "blue")]
+fn t() {}
+
+fn main() {}

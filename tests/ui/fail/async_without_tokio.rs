@@ -1,0 +1,4 @@
+#[tinyo::isolated]
+async fn t() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[tinyo::isolated(timeout = "5 sec")]
+fn t() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[tinyo::isolated]
+fn t(port: u16) {
+    let _ = port;
+}
+
+fn main() {}

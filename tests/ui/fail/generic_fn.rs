@@ -1,0 +1,6 @@
+#[tinyo::isolated]
+fn t<T: Default>() {
+    let _ = T::default();
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[tinyo::isolated]
+struct NotATest;
+
+fn main() {}

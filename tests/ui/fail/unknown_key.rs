@@ -1,0 +1,4 @@
+#[tinyo::isolated(hostnme = "db-1")]
+fn t() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[tinyo::isolated(net = "wifi")]
+fn t() {}
+
+fn main() {}

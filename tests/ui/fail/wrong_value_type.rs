@@ -1,0 +1,4 @@
+#[tinyo::isolated(timeout = 5, hostname = db)]
+fn t() {}
+
+fn main() {}

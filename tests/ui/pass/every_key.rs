@@ -1,0 +1,26 @@
+//! Every key and standard attribute together compiles.
+
+/// Doc comments survive.
+#[tinyo::isolated(hostname = "db-1", timeout = "250ms", net = "none", env = "A=1", env = "B=2")]
+#[ignore = "slow"]
+#[allow(clippy::unit_arg)]
+fn everything() {}
+
+#[tinyo::isolated(net = "host")]
+#[should_panic(expected = "boom")]
+fn panics() {
+    panic!("boom");
+}
+
+#[should_panic]
+#[tinyo::isolated(timeout = "2m")]
+fn should_panic_first() {
+    panic!("x");
+}
+
+#[tinyo::isolated(net = "loopback")]
+fn returns_result() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+tinyo::main!();
