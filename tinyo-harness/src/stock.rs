@@ -71,6 +71,7 @@ fn rerun(marker: &str) -> Result<Outcome, String> {
 
 /// The body of the generated `#[test]` under the stock harness: re-run this binary for
 /// this one test and pass its output and result on to libtest.
+#[allow(clippy::print_stdout)]
 pub fn run_stock(record: &'static TestRecord) {
     if std::env::var_os(MARKER).is_some() {
         panic!("tinyo: the pre-main hook did not run in this re-run of the test binary; `{}` cannot be isolated on this platform", record.test_name());
@@ -96,7 +97,6 @@ pub fn run_stock(record: &'static TestRecord) {
     };
     // libtest captures these per test and shows them when it fails (or with --nocapture):
     // print! is the one channel into its capture.
-    #[allow(clippy::print_stdout)]
     print!("{}", String::from_utf8_lossy(&output.stdout));
     eprint!("{stderr}");
     match (output.status.code(), outcome) {
