@@ -35,6 +35,9 @@ pub const OLD_ROOT: &str = "/.oldroot";
 /// Staging directory for generated files, removed before the body runs.
 pub const STAGING: &str = "/.tinyo";
 
+/// Where [`staging_plan`] puts the crate directory, in the zygote's own mount namespace.
+pub const STAGED_CRATE: &str = "/tmp/crate";
+
 /// The host's system directories a container sees read-only, when they exist.
 pub const SYSTEM_DIRS: [&str; 7] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"];
 
@@ -165,6 +168,9 @@ pub struct RootfsConfig {
     pub hostname: String,
     /// The crate directory, bound read-only at its own path and used as the working directory.
     pub crate_dir: Option<PathBuf>,
+    /// Where to bind the crate directory from, in the host's view (default: `crate_dir`);
+    /// [`STAGED_CRATE`] after [`staging_plan`].
+    pub crate_source: Option<PathBuf>,
     /// How `/sys` is provided.
     pub sysfs: SysfsMode,
     /// How device nodes are made.
@@ -174,7 +180,7 @@ pub struct RootfsConfig {
 impl RootfsConfig {
     /// The default view for a container with this hostname.
     pub fn new(hostname: impl Into<String>) -> Self {
-        Self { hostname: hostname.into(), crate_dir: None, sysfs: SysfsMode::Fresh, devices: DeviceMode::Mknod }
+        Self { hostname: hostname.into(), crate_dir: None, crate_source: None, sysfs: SysfsMode::Fresh, devices: DeviceMode::Mknod }
     }
 
     /// Bind this crate directory read-only and start the body there.
@@ -389,7 +395,8 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
                         }
                     }
                 }
-                steps.push(Step::Bind { src: old(crate_dir), dst: crate_dir.clone(), recursive: true, readonly: true });
+                let source = config.crate_source.as_deref().unwrap_or(crate_dir);
+                steps.push(Step::Bind { src: old(source), dst: crate_dir.clone(), recursive: true, readonly: true });
             }
         }
     }
@@ -444,6 +451,20 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     // 10. Start where `cargo test` starts: in the crate directory.
     steps.push(Step::Chdir { path: workdir });
     steps
+}
+
+/// Stage the crate directory for containers whose root is unprivileged on the host: in a
+/// private mount namespace of its own (the zygote's), bind it read-only at [`STAGED_CRATE`]
+/// on a fresh tmpfs, reached through `handle` (an `O_PATH` fd's `/proc/self/fd/N`, opened
+/// as root before anything was mounted). Containers then bind it from there: no ancestor
+/// directory of the real path (a `0700` home, `/root`) needs to be traversable by them.
+pub fn staging_plan(handle: &Path) -> Vec<Step> {
+    vec![
+        Step::MakePrivate { path: p("/") },
+        Step::Mount { fstype: FsType::Tmpfs, target: p(SCRATCH), flags: MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, data: "mode=0755".into() },
+        Step::Mkdir { path: p(STAGED_CRATE), mode: 0o755 },
+        Step::Bind { src: handle.to_path_buf(), dst: p(STAGED_CRATE), recursive: true, readonly: true },
+    ]
 }
 
 #[cfg(test)]

@@ -177,3 +177,20 @@ fn mount_flags_debug_lists_names() {
     assert_eq!(format!("{:?}", NS | NE), "NOSUID|NOEXEC");
     assert_eq!(format!("{:?}", MountFlags::NONE), "NONE");
 }
+
+#[test]
+fn staged_crate_dir_is_bound_from_the_staging_area() {
+    let mut config = RootfsConfig::new("t").with_crate_dir("/root/app");
+    config.crate_source = Some(p(STAGED_CRATE));
+    let steps = plan(&config, &debian());
+    assert!(steps.contains(&ro_bind("/.oldroot/tmp/crate", "/root/app", true)), "{steps:#?}");
+    assert_eq!(
+        staging_plan(Path::new("/proc/self/fd/7")),
+        vec![
+            Step::MakePrivate { path: p("/") },
+            mount(FsType::Tmpfs, "/tmp", NS | ND | NE, "mode=0755"),
+            mkdir("/tmp/crate", 0o755),
+            ro_bind("/proc/self/fd/7", "/tmp/crate", true),
+        ]
+    );
+}

@@ -28,6 +28,7 @@ pub mod outcome;
 pub mod report;
 pub mod setup;
 pub mod sys;
+pub mod userns;
 pub mod wire;
 pub mod zygote;
 

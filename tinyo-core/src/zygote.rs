@@ -17,6 +17,7 @@ use nix::unistd::Pid;
 use crate::init::ChildIo;
 use crate::namespaces::Namespaces;
 use crate::outcome::Termination;
+use crate::userns::IdMaps;
 use crate::sys::real::{self, Forked, SingleThreaded};
 use crate::sys::{RealSys, Sys};
 
@@ -63,6 +64,13 @@ pub enum SpawnError {
     /// The zygote's answer was malformed.
     #[error("the fork server sent a malformed answer")]
     BadReply,
+    /// Writing the container's `uid_map`/`gid_map` failed.
+    #[error("map the container's user ids: write /proc/<pid>/uid_map or gid_map: {errno:?} ({}){}", .errno.desc(), idmap_fix(*.errno))]
+    IdMap {
+        /// The error.
+        #[source]
+        errno: Errno,
+    },
     /// `clone3` failed in the zygote.
     #[error("create the container: clone3({namespaces:?}): {errno:?} ({}){}", .errno.desc(), clone_fix(*.errno))]
     Clone {
@@ -74,9 +82,16 @@ pub enum SpawnError {
     },
 }
 
+fn idmap_fix(errno: Errno) -> &'static str {
+    match errno {
+        Errno::EPERM | Errno::EACCES => "; fix: the kernel refused the id mapping: AppArmor's kernel.apparmor_restrict_unprivileged_userns=1 (Ubuntu 24.04) does this to unprivileged users; run as root, or allow user namespaces (sysctl kernel.apparmor_restrict_unprivileged_userns=0)",
+        _ => "",
+    }
+}
+
 fn clone_fix(errno: Errno) -> &'static str {
     match errno {
-        Errno::EPERM => "; fix: creating namespaces needs root (CAP_SYS_ADMIN); run the tests as root, or in Docker with --privileged (its seccomp profile refuses clone3 with namespace flags)",
+        Errno::EPERM => "; fix: this environment forbids new namespaces: user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=0 or user.max_user_namespaces=0), or a seccomp profile refuses them (Docker's default: run with --privileged or --security-opt seccomp=unconfined); running as root also works",
         Errno::ENOSPC | Errno::EUSERS => "; fix: a namespace limit is reached (see /proc/sys/user/max_*_namespaces)",
         Errno::ENOSYS => "; fix: clone3 needs Linux 5.3 or newer",
         Errno::EINVAL => "; fix: this kernel lacks one of the namespaces (CONFIG_PID_NS, CONFIG_NET_NS, CONFIG_UTS_NS, CONFIG_IPC_NS)",
@@ -93,14 +108,16 @@ pub struct Zygote {
 
 impl Zygote {
     /// Fork the zygote. Must be called while the process has one thread (at the top of `main`).
-    pub fn start(entry: Entry) -> Result<Self, ZygoteError> {
+    /// `prepare` runs first in the zygote (single-threaded), e.g. to stage bind sources in
+    /// its own mount namespace, which every container then starts from.
+    pub fn start(entry: Entry, prepare: fn(&SingleThreaded)) -> Result<Self, ZygoteError> {
         let proof = SingleThreaded::check().ok_or(ZygoteError::Threaded)?;
         let harness = nix::unistd::getpid();
         let (ours, theirs) = real::seqpacket_pair().map_err(|errno| ZygoteError::Sys { syscall: "socketpair", errno })?;
         match real::fork(&proof).map_err(|errno| ZygoteError::Sys { syscall: "fork", errno })? {
             Forked::Child(proof) => {
                 drop(ours);
-                serve(proof, theirs, harness, entry)
+                serve(proof, theirs, harness, entry, prepare)
             }
             Forked::Parent(pid) => Ok(Self { sock: Mutex::new(Some(ours)), pid }),
         }
@@ -119,9 +136,13 @@ impl Zygote {
             .ok_or(SpawnError::ZygoteGone)?;
         drop(guard);
         let mut r = Reader::new(&buf[..n]);
-        let (pid, errno) = (r.i32().ok_or(SpawnError::BadReply)?, r.i32().ok_or(SpawnError::BadReply)?);
+        let (pid, errno, stage) = (r.i32().ok_or(SpawnError::BadReply)?, r.i32().ok_or(SpawnError::BadReply)?, r.u8().ok_or(SpawnError::BadReply)?);
         if errno != 0 {
-            return Err(SpawnError::Clone { namespaces, errno: Errno::from_raw(errno) });
+            let errno = Errno::from_raw(errno);
+            return Err(match stage {
+                STAGE_ID_MAP => SpawnError::IdMap { errno },
+                _ => SpawnError::Clone { namespaces, errno },
+            });
         }
         let pidfd = fds.pop().ok_or(SpawnError::BadReply)?;
         Ok(Container { pid: Pid::from_raw(pid), pidfd, reaped: false })
@@ -137,11 +158,14 @@ impl Drop for Zygote {
     }
 }
 
-fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry) -> ! {
+fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, prepare: fn(&SingleThreaded)) -> ! {
     // Die with the harness; it may already be gone.
     if RealSys.set_pdeathsig(Signal::SIGKILL).is_err() || nix::unistd::getppid() != harness {
         real::exit_now(1);
     }
+    prepare(&proof);
+    let (euid, egid) = real::effective_ids();
+    let maps = IdMaps::for_caller(euid, egid, real::in_init_userns());
     let (parent, devnull) = match (real::pidfd_open(harness), real::open_devnull()) {
         (Ok(parent), Ok(devnull)) => (parent, devnull),
         (Err(errno), _) | (_, Err(errno)) => {
@@ -159,12 +183,12 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry) -> ! 
         let (Some(id), Some(ns)) = (r.u32(), r.u32()) else { continue };
         let Ok::<[OwnedFd; 3], _>([stdout, stderr, report]) = fds.try_into() else { continue };
         let namespaces = Namespaces::from_bits_truncate(ns);
-        let reply = match clone_container(&proof, entry, id, namespaces, [stdout, stderr, report], &devnull, &parent, real::ParentOf::CallersParent) {
-            Ok((pid, pidfd)) => (pid.as_raw(), 0, Some(pidfd)),
-            Err(errno) => (0, errno as i32, None),
+        let reply = match clone_container(&proof, entry, id, namespaces, [stdout, stderr, report], &devnull, &parent, real::ParentOf::CallersParent, &maps) {
+            Ok((pid, pidfd)) => (pid.as_raw(), 0, 0, Some(pidfd)),
+            Err((stage, errno)) => (0, errno as i32, stage, None),
         };
-        let bytes = Writer::new().i32(reply.0).i32(reply.1).finish();
-        let fds: Vec<BorrowedFd<'_>> = reply.2.iter().map(AsFd::as_fd).collect();
+        let bytes = Writer::new().i32(reply.0).i32(reply.1).u8(reply.2).finish();
+        let fds: Vec<BorrowedFd<'_>> = reply.3.iter().map(AsFd::as_fd).collect();
         if real::send_with_fds(sock.as_fd(), &bytes, &fds).is_err() {
             real::exit_now(0);
         }
@@ -173,8 +197,13 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry) -> ! 
     }
 }
 
+/// Which step of [`clone_container`] failed.
+const STAGE_CLONE: u8 = 0;
+const STAGE_ID_MAP: u8 = 1;
+
 /// Clone a container running `entry(id)` with these fds; returns PID 1's pid and pidfd.
-/// In the child this never returns.
+/// With a user namespace, the child waits on a pipe until its id maps are written. In the
+/// child this never returns.
 #[allow(clippy::too_many_arguments)]
 fn clone_container(
     proof: &SingleThreaded,
@@ -185,16 +214,36 @@ fn clone_container(
     devnull: &OwnedFd,
     parent: &OwnedFd,
     parent_of: real::ParentOf,
-) -> Result<(Pid, OwnedFd), Errno> {
-    match real::clone_into(proof, namespaces, parent_of)? {
+    maps: &IdMaps,
+) -> Result<(Pid, OwnedFd), (u8, Errno)> {
+    let sync = if namespaces.contains(Namespaces::USER) { Some(real::pipe().map_err(|e| (STAGE_CLONE, e))?) } else { None };
+    match real::clone_into(proof, namespaces, parent_of).map_err(|e| (STAGE_CLONE, e))? {
         Forked::Child(proof) => {
+            if let Some((ready, go)) = sync {
+                drop(go);
+                let mut byte = [0u8];
+                if real::read(ready.as_fd(), &mut byte) != Ok(1) || real::become_container_root(maps.deny_setgroups).is_err() {
+                    // The maps were not written or not usable: nothing here could work.
+                    real::exit_now(1);
+                }
+            }
             let (stdin, parent) = match (devnull.try_clone(), parent.try_clone()) {
                 (Ok(a), Ok(b)) => (a, b),
                 _ => real::exit_now(1),
             };
             entry(proof, id, ChildIo { stdin, stdout, stderr, report, parent })
         }
-        Forked::Parent(child) => Ok(child),
+        Forked::Parent((pid, pidfd)) => {
+            if let Some((ready, go)) = sync {
+                drop(ready);
+                if let Err((_, errno)) = real::write_id_maps(pid, maps) {
+                    let _ = real::pidfd_kill(pidfd.as_fd(), Signal::SIGKILL);
+                    return Err((STAGE_ID_MAP, errno));
+                }
+                real::write_all(go.as_fd(), &[1]).map_err(|e| (STAGE_ID_MAP, e))?;
+            }
+            Ok((pid, pidfd))
+        }
     }
 }
 
@@ -213,8 +262,12 @@ pub fn spawn_direct(
     let fds = [real::dup(stdout).map_err(sys("dup"))?, real::dup(stderr).map_err(sys("dup"))?, real::dup(report).map_err(sys("dup"))?];
     let devnull = real::open_devnull().map_err(sys("open(/dev/null)"))?;
     let me = real::pidfd_open(nix::unistd::getpid()).map_err(sys("pidfd_open"))?;
-    let (pid, pidfd) = clone_container(proof, entry, id, namespaces, fds, &devnull, &me, real::ParentOf::Caller)
-        .map_err(|errno| SpawnError::Clone { namespaces, errno })?;
+    let (euid, egid) = real::effective_ids();
+    let (pid, pidfd) = clone_container(proof, entry, id, namespaces, fds, &devnull, &me, real::ParentOf::Caller, &IdMaps::for_caller(euid, egid, real::in_init_userns()))
+        .map_err(|(stage, errno)| match stage {
+            STAGE_ID_MAP => SpawnError::IdMap { errno },
+            _ => SpawnError::Clone { namespaces, errno },
+        })?;
     Ok(Container { pid, pidfd, reaped: false })
 }
 

@@ -26,7 +26,7 @@ use tinyo_core::init::ChildIo;
 use tinyo_core::sys::real::{self, SingleThreaded};
 use tinyo_core::zygote::Zygote;
 use tinyo_core::{NetMode, Outcome, Spec};
-use tinyo_rootfs::{HostFacts, RootfsConfig};
+use tinyo_rootfs::{DeviceMode, HostFacts, RootfsConfig, SysfsMode};
 
 mod capture;
 mod run;
@@ -145,6 +145,28 @@ impl Context {
 
 pub(crate) static CONTEXT: OnceLock<Context> = OnceLock::new();
 
+/// Where containers bind the crate directory from, once [`stage_crate_dir`] staged it.
+static CRATE_SOURCE: OnceLock<PathBuf> = OnceLock::new();
+
+/// In the zygote (or the stock re-run), as root: stage the crate directory in a private
+/// mount namespace so containers, whose root is unprivileged on the host, can reach it
+/// wherever it is. Unprivileged, or if staging fails, containers bind it from its own path
+/// (and a bind that fails says why).
+pub(crate) fn stage_crate_dir(proof: &SingleThreaded) {
+    let Some(dir) = CONTEXT.get().and_then(|c| c.crate_dir.as_ref()) else { return };
+    if real::effective_ids().0 != 0 {
+        return;
+    }
+    let Ok(handle) = real::open_dir_path(dir) else { return };
+    if real::unshare(proof, tinyo_core::Namespaces::MOUNT).is_err() {
+        return;
+    }
+    let handle_path = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&handle)));
+    if tinyo_core::setup::apply(&real::RealSys, &tinyo_rootfs::staging_plan(&handle_path)).is_ok() {
+        let _ = CRATE_SOURCE.set(PathBuf::from(tinyo_rootfs::STAGED_CRATE));
+    }
+}
+
 /// Parse `"250ms"`, `"5s"`, `"2m"` (as the attribute's `timeout`).
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
@@ -176,7 +198,7 @@ pub(crate) fn default_timeout() -> Result<Duration, String> {
 pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
     CONTEXT.get_or_init(|| Context::probe(compile_time_crate_dir));
     // Before anything can start a thread: the zygote must be forked from a single thread.
-    let zygote = Zygote::start(container_entry).map_err(|e| e.to_string());
+    let zygote = Zygote::start(container_entry, stage_crate_dir).map_err(|e| e.to_string());
 
     let args = Arguments::from_args();
     let default_timeout = match default_timeout() {
@@ -243,6 +265,12 @@ pub(crate) fn container_entry(proof: SingleThreaded, id: u32, io: ChildIo) -> ! 
     let hostname = record.hostname.unwrap_or("tinyo");
     let mut config = RootfsConfig::new(hostname);
     config.crate_dir = context.crate_dir.clone();
+    config.crate_source = CRATE_SOURCE.get().cloned();
+    // In a user namespace mknod is refused and sysfs needs a network namespace of its own.
+    config.devices = DeviceMode::BindHost;
+    if record.net == NetMode::Host {
+        config.sysfs = SysfsMode::HostBind;
+    }
     let spec = Spec::new(hostname, record.net, tinyo_rootfs::plan(&config, &context.facts));
     tinyo_core::init::run(proof, &spec, io, &|| {
         // PID 2 is single-threaded here: setting the environment is sound.

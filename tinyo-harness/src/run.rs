@@ -31,9 +31,10 @@ impl Launcher<'_> {
     }
 }
 
-/// The namespaces a test with this network mode gets.
+/// The namespaces a test with this network mode gets. Always a user namespace: the
+/// container's root is unprivileged on the host (see `tinyo_core::userns`).
 pub(crate) fn namespaces(net: NetMode) -> Namespaces {
-    let base = Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
+    let base = Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
     match net {
         NetMode::Host => base,
         _ => base | Namespaces::NET,

@@ -255,6 +255,57 @@ pub fn clone_into(_proof: &SingleThreaded, namespaces: Namespaces, parent: Paren
     Ok(Forked::Parent((Pid::from_raw(pid as libc::pid_t), pidfd)))
 }
 
+/// `unshare(flags)`; only sound while single-threaded for the flags tinyo uses.
+pub fn unshare(_proof: &SingleThreaded, namespaces: Namespaces) -> Result<(), Errno> {
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_truncate(namespaces.bits() as libc::c_int))
+}
+
+/// Write the id maps of the (waiting) process `pid`: `setgroups` first when asked, then
+/// `uid_map`, then `gid_map`. The error names the file.
+pub fn write_id_maps(pid: Pid, maps: &crate::userns::IdMaps) -> Result<(), (String, Errno)> {
+    let write = |file: &str, contents: &str| {
+        let path = format!("/proc/{}/{file}", pid.as_raw());
+        let err = |e: Errno| (path.clone(), e);
+        let fd = nix::fcntl::open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(err)?;
+        write_all(fd.as_fd(), contents.as_bytes()).map_err(err)
+    };
+    if maps.deny_setgroups {
+        write("setgroups", "deny")?;
+    }
+    write("uid_map", &maps.uid_map)?;
+    write("gid_map", &maps.gid_map)
+}
+
+/// After the id maps are written: take the container's root ids (`setresgid`, then an empty
+/// group list unless `setgroups` is denied, then `setresuid`). Until then this process still
+/// has the host's ids, which the container's maps may not include.
+pub fn become_container_root(deny_setgroups: bool) -> Result<(), (&'static str, Errno)> {
+    let root_g = nix::unistd::Gid::from_raw(0);
+    let root_u = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresgid(root_g, root_g, root_g).map_err(|e| ("setresgid", e))?;
+    if !deny_setgroups {
+        nix::unistd::setgroups(&[]).map_err(|e| ("setgroups", e))?;
+    }
+    nix::unistd::setresuid(root_u, root_u, root_u).map_err(|e| ("setresuid", e))
+}
+
+/// Whether this process is in the initial user namespace (its `uid_map` is the identity
+/// over every id).
+pub fn in_init_userns() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+}
+
+/// The effective uid and gid of this process.
+pub fn effective_ids() -> (u32, u32) {
+    (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())
+}
+
+/// Open `path` with `O_PATH | O_DIRECTORY`: a handle that later binds can use through
+/// `/proc/self/fd/N` whatever hides or guards the path afterwards.
+pub fn open_dir_path(path: &Path) -> Result<OwnedFd, Errno> {
+    nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+}
+
 /// `pidfd_open(pid, 0)`.
 pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
     // SAFETY: plain syscall on integers; the result is a new fd we own.
