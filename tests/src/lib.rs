@@ -53,3 +53,41 @@ pub fn open_fds() -> BTreeSet<i32> {
 pub fn exists(path: impl AsRef<Path>) -> bool {
     std::fs::symlink_metadata(path).is_ok()
 }
+
+/// The pids of the processes whose executable is `exe` (a container's processes run the
+/// test binary they were forked from).
+pub fn processes_running(exe: &Path) -> Vec<u32> {
+    let exe = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf());
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Of those, the ones inside a container (their `NSpid` has more than one level).
+pub fn container_processes(exe: &Path) -> Vec<u32> {
+    processes_running(exe)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .is_ok_and(|s| s.lines().any(|l| l.starts_with("NSpid:") && l.split_whitespace().count() > 2))
+        })
+        .collect()
+}
+
+/// Wait up to `limit` for `cond`; whether it became true.
+pub fn wait_for(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

@@ -81,6 +81,10 @@ pub fn run(proof: SingleThreaded, spec: &Spec, io: ChildIo, body: &dyn Fn() -> R
             // PID 2: the body. It keeps no fd of tinyo's.
             let _ = sys.close_from(REPORT_FD);
             sys.umask(umask);
+            if let Err(errno) = real::apply_limits(&spec.limits) {
+                store(&BodyReport::Panicked { message: format!("tinyo: setrlimit for the test's limits: {errno:?} ({})", errno.desc()), location: None });
+                real::exit_now(1);
+            }
             run_body(body)
         }
         Ok(Forked::Parent(pid)) => pid,

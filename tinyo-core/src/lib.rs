@@ -35,4 +35,4 @@ pub mod zygote;
 pub use error::SetupError;
 pub use namespaces::Namespaces;
 pub use outcome::{FailureReason, Outcome, Termination};
-pub use setup::{NetMode, Spec};
+pub use setup::{Limits, NetMode, Spec};

@@ -61,6 +61,12 @@ pub enum FailureReason {
     },
     /// The container's PID 1 died without a report (e.g. killed from outside).
     ContainerDied(Termination),
+    /// The body ran out of memory under its `memory` limit (an allocation failed and the
+    /// Rust runtime aborted).
+    OutOfMemory {
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// `#[should_panic]`, and the body returned.
     DidNotPanic {
         /// The expected substring, if one was given.
@@ -140,6 +146,16 @@ impl Outcome {
     }
 }
 
+/// `268435456` → `256M`.
+pub fn size(bytes: u64) -> String {
+    match bytes {
+        b if b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b if b % (1 << 10) == 0 => format!("{}K", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
 fn human(d: Duration) -> String {
     let ms = d.as_millis();
     if ms % 60_000 == 0 && ms >= 60_000 {
@@ -176,6 +192,12 @@ impl fmt::Display for FailureReason {
                 write!(f, "{}", crate::outcome::Termination::Signaled { signal: *signal, core_dumped: *core_dumped })
             }
             Self::ContainerDied(t) => write!(f, "the container's init (PID 1) {t} without reporting a result"),
+            Self::OutOfMemory { limit } => write!(
+                f,
+                "out of memory (limit {}): an allocation failed and the test aborted; {}",
+                size(*limit),
+                crate::setup::Limits::MECHANISM
+            ),
             Self::DidNotPanic { expected: None } => f.write_str("test did not panic as expected"),
             Self::DidNotPanic { expected: Some(e) } => write!(f, "test did not panic as expected (expected a panic containing `{e}`)"),
             Self::PanicMismatch { message, expected } => write!(

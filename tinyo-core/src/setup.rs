@@ -34,12 +34,35 @@ pub struct Spec {
     pub net: NetMode,
     /// Its filesystem, from [`tinyo_rootfs::plan`].
     pub rootfs: Vec<Step>,
+    /// Resource limits of the body.
+    pub limits: Limits,
+}
+
+/// Resource limits applied to the test body (as rlimits: `RLIMIT_AS` and `RLIMIT_NPROC`,
+/// which the kernel counts per user namespace, so per container).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Address-space limit in bytes.
+    pub memory: Option<u64>,
+    /// Most processes at once, the container's init included.
+    pub pids: Option<u64>,
+}
+
+impl Limits {
+    /// Limits from their parts.
+    pub fn new(memory: Option<u64>, pids: Option<u64>) -> Self {
+        Self { memory, pids }
+    }
+
+    /// How the limits are enforced, for messages.
+    pub const MECHANISM: &'static str = "enforced as rlimits (RLIMIT_AS, RLIMIT_NPROC); cgroups are not used";
 }
 
 impl Spec {
     /// A spec from its parts.
     pub fn new(hostname: impl Into<String>, net: NetMode, rootfs: Vec<Step>) -> Self {
-        Self { hostname: hostname.into(), net, rootfs }
+        Self { hostname: hostname.into(), net, rootfs, limits: Limits::default() }
     }
 }
 

@@ -30,6 +30,12 @@ impl CappedOutput {
         self.dropped += excess as u64;
     }
 
+    /// Whether the kept head or tail contains `needle`.
+    pub fn contains(&self, needle: &str) -> bool {
+        let (a, b) = self.tail.as_slices();
+        [self.head.as_slice(), &[a, b].concat()].iter().any(|part| String::from_utf8_lossy(part).contains(needle))
+    }
+
     /// Nothing was captured.
     pub fn is_empty(&self) -> bool {
         self.head.is_empty()

@@ -25,7 +25,7 @@ use run::Launcher;
 use tinyo_core::init::ChildIo;
 use tinyo_core::sys::real::{self, SingleThreaded};
 use tinyo_core::zygote::Zygote;
-use tinyo_core::{NetMode, Outcome, Spec};
+use tinyo_core::{Limits, NetMode, Outcome, Spec};
 use tinyo_rootfs::{DeviceMode, HostFacts, RootfsConfig, SysfsMode};
 
 mod capture;
@@ -60,6 +60,10 @@ pub struct TestRecord {
     pub ignore_reason: Option<&'static str>,
     /// `env = "K=V"`, in order.
     pub env: &'static [(&'static str, &'static str)],
+    /// `memory = "…"`, in bytes.
+    pub memory: Option<u64>,
+    /// `pids = N`.
+    pub pids: Option<u64>,
     /// `#[should_panic]`.
     pub should_panic: ShouldPanic,
     /// `CARGO_MANIFEST_DIR` of the crate the test is in, at compile time.
@@ -193,6 +197,27 @@ pub(crate) fn default_timeout() -> Result<Duration, String> {
     }
 }
 
+/// Take tinyo's own `--timeout D` / `--timeout=D` out of the arguments (libtest-mimic would
+/// reject it); the rest go to libtest-mimic.
+fn take_timeout_flag(args: Vec<std::ffi::OsString>) -> Result<(Option<Duration>, Vec<std::ffi::OsString>), String> {
+    let mut rest = Vec::with_capacity(args.len());
+    let mut timeout = None;
+    let mut iter = args.into_iter();
+    while let Some(arg) = iter.next() {
+        let text = arg.to_string_lossy().into_owned();
+        let value = if text == "--timeout" {
+            Some(iter.next().map(|v| v.to_string_lossy().into_owned()).ok_or("--timeout needs a value, e.g. --timeout 30s")?)
+        } else {
+            text.strip_prefix("--timeout=").map(str::to_owned)
+        };
+        match value {
+            Some(v) => timeout = Some(parse_duration(&v).ok_or_else(|| format!("--timeout `{v}` is not a duration; use e.g. 250ms, 5s or 2m"))?),
+            None => rest.push(arg),
+        }
+    }
+    Ok((timeout, rest))
+}
+
 /// The whole harness: fork the zygote while single-threaded, parse libtest's arguments,
 /// run every isolated test in its container, print the results, exit (101 on failure).
 pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
@@ -200,8 +225,15 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
     // Before anything can start a thread: the zygote must be forked from a single thread.
     let zygote = Zygote::start(container_entry, stage_crate_dir).map_err(|e| e.to_string());
 
-    let args = Arguments::from_args();
-    let default_timeout = match default_timeout() {
+    let (timeout_flag, argv) = match take_timeout_flag(std::env::args_os().collect()) {
+        Ok(split) => split,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let args = Arguments::from_iter(argv);
+    let default_timeout = match timeout_flag.map_or_else(default_timeout, Ok) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
@@ -271,7 +303,8 @@ pub(crate) fn container_entry(proof: SingleThreaded, id: u32, io: ChildIo) -> ! 
     if record.net == NetMode::Host {
         config.sysfs = SysfsMode::HostBind;
     }
-    let spec = Spec::new(hostname, record.net, tinyo_rootfs::plan(&config, &context.facts));
+    let mut spec = Spec::new(hostname, record.net, tinyo_rootfs::plan(&config, &context.facts));
+    spec.limits = Limits::new(record.memory, record.pids);
     tinyo_core::init::run(proof, &spec, io, &|| {
         // PID 2 is single-threaded here: setting the environment is sound.
         for (key, value) in record.env {
@@ -294,6 +327,17 @@ mod tests {
     }
 
     #[test]
+    fn timeout_flag_is_taken_out() {
+        let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let (t, rest) = take_timeout_flag(args(&["bin", "--timeout", "2s", "--exact", "x"])).unwrap();
+        assert_eq!((t, rest), (Some(Duration::from_secs(2)), args(&["bin", "--exact", "x"])));
+        let (t, _) = take_timeout_flag(args(&["bin", "--timeout=250ms"])).unwrap();
+        assert_eq!(t, Some(Duration::from_millis(250)));
+        assert!(take_timeout_flag(args(&["bin", "--timeout", "soon"])).is_err());
+        assert!(take_timeout_flag(args(&["bin", "--timeout"])).is_err());
+    }
+
+    #[test]
     fn names_drop_the_crate() {
         let rec = |module_path| TestRecord {
             name: "t",
@@ -306,6 +350,8 @@ mod tests {
             ignored: false,
             ignore_reason: None,
             env: &[],
+            memory: None,
+            pids: None,
             should_panic: ShouldPanic::No,
             manifest_dir: "/",
             body: || Ok(()),

@@ -8,7 +8,7 @@ use nix::errno::Errno;
 use tinyo_core::report::Report;
 use tinyo_core::sys::real::{self, SingleThreaded};
 use tinyo_core::zygote::{self, Container, SpawnError, Zygote};
-use tinyo_core::{Namespaces, NetMode, Outcome};
+use tinyo_core::{FailureReason, Namespaces, NetMode, Outcome};
 
 use crate::capture::CappedOutput;
 use crate::{container_entry, TestRecord};
@@ -70,7 +70,14 @@ pub(crate) fn execute(launcher: &Launcher<'_>, id: usize, record: &TestRecord, t
     let mut output = CappedOutput::default();
     let timed_out = collect(&container, timeout, &report_r, out_r.as_ref(), &mut report, &mut output).map_err(ctx("wait for the container: poll/read"))?;
     let init = container.wait().map_err(ctx("reap the container: waitid"))?;
-    let outcome = Outcome::decide(Report::decode(&report), init, timed_out.then_some(timeout));
+    let mut outcome = Outcome::decide(Report::decode(&report), init, timed_out.then_some(timeout));
+    // Under a memory limit, Rust's "memory allocation of N bytes failed" then SIGABRT is an
+    // out-of-memory failure; say so rather than naming the signal.
+    if let (Some(limit), Outcome::Failed { reason: FailureReason::Signaled { signal, .. } }) = (record.memory, &outcome) {
+        if *signal == libc_sigabrt() && (out_r.is_none() || output.contains("memory allocation of")) {
+            outcome = Outcome::Failed { reason: FailureReason::OutOfMemory { limit } };
+        }
+    }
     Ok((outcome.expecting_panic(record.should_panic.expected()), out_r.map(|_| output)))
 }
 
@@ -123,6 +130,10 @@ fn collect(container: &Container, timeout: Duration, report_r: &OwnedFd, out_r: 
         }
     }
     Ok(timed_out)
+}
+
+fn libc_sigabrt() -> i32 {
+    nix::sys::signal::Signal::SIGABRT as i32
 }
 
 /// The failure message libtest-mimic shows for a non-passing outcome, with the output.

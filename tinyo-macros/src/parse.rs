@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, ItemFn, Lit, LitStr, Meta, MetaNameValue, Token};
 
 /// The keys `#[isolated(...)]` accepts.
-pub(crate) const KEYS: &str = "hostname, timeout, net, env";
+pub(crate) const KEYS: &str = "hostname, timeout, net, env, memory, pids";
 
 /// How the container's network is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,10 @@ pub(crate) struct Test {
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) net: Net,
     pub(crate) env: Vec<(String, String)>,
+    /// `memory = "256M"`, in bytes.
+    pub(crate) memory: Option<u64>,
+    /// `pids = 64`.
+    pub(crate) pids: Option<u64>,
     /// `Some(reason)` when `#[ignore]` or `#[ignore = "reason"]` was given.
     pub(crate) ignore: Option<Option<String>>,
     pub(crate) should_panic: ShouldPanic,
@@ -58,6 +62,8 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
         timeout_ms: None,
         net: Net::Loopback,
         env: Vec::new(),
+        memory: None,
+        pids: None,
         ignore: None,
         should_panic: ShouldPanic::No,
     };
@@ -68,7 +74,7 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
             let mut seen: Vec<String> = Vec::new();
             for pair in pairs {
                 let key = pair.path.get_ident().map(ToString::to_string).unwrap_or_default();
-                let known = matches!(key.as_str(), "hostname" | "timeout" | "net" | "env");
+                let known = matches!(key.as_str(), "hostname" | "timeout" | "net" | "env" | "memory" | "pids");
                 if !known {
                     errors.push(err(pair.path.span(), format!("unknown key `{}` in #[isolated]; valid keys: {KEYS}", path_text(&pair.path))));
                     continue;
@@ -78,6 +84,16 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
                     continue;
                 }
                 seen.push(key.clone());
+                if key == "pids" {
+                    match &pair.value {
+                        Expr::Lit(ExprLit { lit: Lit::Int(n), .. }) => match n.base10_parse::<u64>() {
+                            Ok(v) if v >= 2 => test.pids = Some(v),
+                            _ => errors.push(err(n.span(), "`pids` must be at least 2 (the container's init and the test)")),
+                        },
+                        other => errors.push(err(other.span(), "`pids` takes an integer, e.g. pids = 64")),
+                    }
+                    continue;
+                }
                 let Some(value) = string_value(&pair.value) else {
                     errors.push(err(pair.value.span(), format!("`{key}` takes a string literal, e.g. {key} = \"{}\"", example(&key))));
                     continue;
@@ -97,6 +113,10 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
                         "none" => test.net = Net::None,
                         "host" => test.net = Net::Host,
                         other => errors.push(err(value.span(), format!("unknown net mode `{other}`; valid: \"loopback\" (default), \"none\", \"host\""))),
+                    },
+                    "memory" => match parse_size(&text) {
+                        Ok(bytes) => test.memory = Some(bytes),
+                        Err(why) => errors.push(err(value.span(), why)),
                     },
                     _ => match parse_env(&text) {
                         Ok(kv) => test.env.push(kv),
@@ -172,6 +192,7 @@ fn example(key: &str) -> &'static str {
         "hostname" => "db-1",
         "timeout" => "5s",
         "env" => "KEY=VALUE",
+        "memory" => "256M",
         _ => "loopback",
     }
 }
@@ -204,6 +225,26 @@ pub(crate) fn parse_env(text: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() && !k.contains('\0') && !v.contains('\0') => Ok((k.to_owned(), v.to_owned())),
         _ => Err(format!("invalid env `{text}`: use \"KEY=VALUE\" with a non-empty KEY")),
     }
+}
+
+/// `"512K"`, `"256M"`, `"2G"` (or a plain number of bytes) → bytes; at least 1 MiB.
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("invalid memory size `{text}`: use a whole number with K, M or G, e.g. \"256M\"");
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (num, unit) = text.split_at(digits);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let shift = match unit {
+        "" => 0,
+        "K" | "k" => 10,
+        "M" | "m" => 20,
+        "G" | "g" => 30,
+        _ => return Err(bad()),
+    };
+    let bytes = n.checked_shl(shift).filter(|b| b >> shift == n).ok_or_else(bad)?;
+    if bytes < 1 << 20 {
+        return Err(format!("invalid memory size `{text}`: a test needs at least 1M"));
+    }
+    Ok(bytes)
 }
 
 /// `"250ms"`, `"5s"`, `"2m"` → milliseconds; zero is refused.
@@ -262,7 +303,7 @@ mod tests {
 
     #[test]
     fn unknown_key_lists_the_valid_ones() {
-        assert_eq!(errors(quote!(hostnme = "x")), vec!["unknown key `hostnme` in #[isolated]; valid keys: hostname, timeout, net, env"]);
+        assert_eq!(errors(quote!(hostnme = "x")), vec!["unknown key `hostnme` in #[isolated]; valid keys: hostname, timeout, net, env, memory, pids"]);
     }
 
     #[test]
@@ -279,6 +320,16 @@ mod tests {
     #[test]
     fn values_must_be_strings() {
         assert_eq!(errors(quote!(timeout = 5)), vec!["`timeout` takes a string literal, e.g. timeout = \"5s\""]);
+    }
+
+    #[test]
+    fn limits() {
+        let t = parse(quote!(memory = "256M", pids = 64), quote!(fn t() {})).unwrap();
+        assert_eq!((t.memory, t.pids), (Some(256 << 20), Some(64)));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert!(parse_size("12").is_err() && parse_size("1T").is_err());
+        assert_eq!(errors(quote!(pids = "64")), vec!["`pids` takes an integer, e.g. pids = 64"]);
+        assert_eq!(errors(quote!(pids = 1)).len(), 1);
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub(crate) fn render(test: &Test) -> TokenStream {
         Net::Host => quote!(::tinyo::__private::NetMode::Host),
     };
     let env = test.env.iter().map(|(k, v)| quote!((#k, #v)));
+    let memory = option(test.memory);
+    let pids = option(test.pids);
     let ignored = test.ignore.is_some();
     let ignore_reason = option(test.ignore.as_ref().and_then(Option::as_ref));
     let ignore_attr = match &test.ignore {
@@ -91,6 +93,8 @@ pub(crate) fn render(test: &Test) -> TokenStream {
             timeout_ms: #timeout_ms,
             net: #net,
             env: &[#(#env),*],
+            memory: #memory,
+            pids: #pids,
             ignored: #ignored,
             ignore_reason: #ignore_reason,
             should_panic: #should_panic,

@@ -295,6 +295,18 @@ pub fn in_init_userns() -> bool {
     std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
+/// Apply the body's resource limits (soft and hard).
+pub fn apply_limits(limits: &crate::setup::Limits) -> Result<(), Errno> {
+    use nix::sys::resource::{setrlimit, Resource};
+    if let Some(bytes) = limits.memory {
+        setrlimit(Resource::RLIMIT_AS, bytes, bytes)?;
+    }
+    if let Some(n) = limits.pids {
+        setrlimit(Resource::RLIMIT_NPROC, n, n)?;
+    }
+    Ok(())
+}
+
 /// The effective uid and gid of this process.
 pub fn effective_ids() -> (u32, u32) {
     (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())
