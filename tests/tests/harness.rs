@@ -89,8 +89,8 @@ fn a_timeout_kills_the_container_and_says_so() {
 fn summary_counts_and_exit_code_of_a_whole_run() {
     let (out, text) = fixture(&[]);
     assert_eq!(out.status.code(), Some(101), "{text}");
-    assert!(text.contains("running 15 tests"), "{text}");
-    assert!(text.contains("test result: FAILED. 9 passed; 5 failed; 1 ignored; 0 measured; 0 filtered out"), "{text}");
+    assert!(text.contains("running 16 tests"), "{text}");
+    assert!(text.contains("test result: FAILED. 10 passed; 5 failed; 1 ignored; 0 measured; 0 filtered out"), "{text}");
 }
 
 #[test]
@@ -106,6 +106,7 @@ fn list_shows_every_test_and_runs_none() {
             "aborts: test",
             "chatty_a: test",
             "chatty_b: test",
+            "detaches_its_root: test",
             "exits_zero_mid_body: test",
             "floods_output: test",
             "fork_bomb: test",

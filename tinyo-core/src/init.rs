@@ -81,6 +81,10 @@ pub fn run(proof: SingleThreaded, spec: &Spec, io: ChildIo, body: &dyn Fn() -> R
             // PID 2: the body. It keeps no fd of tinyo's.
             let _ = sys.close_from(REPORT_FD);
             sys.umask(umask);
+            // Changing ids made PID 1 non-dumpable (its /proc files belong to host root); the
+            // body is an ordinary process of the container again: its /proc/self is its own
+            // and it may ptrace its children. PID 1 stays out of its reach.
+            let _ = nix::sys::prctl::set_dumpable(true);
             if let Err(errno) = real::apply_limits(&spec.limits) {
                 store(&BodyReport::Panicked { message: format!("tinyo: setrlimit for the test's limits: {errno:?} ({})", errno.desc()), location: None });
                 real::exit_now(1);

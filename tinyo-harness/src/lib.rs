@@ -266,10 +266,28 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
             .with_ignored_flag(record.ignored)
         })
         .collect();
+    // TINYO_DEBUG_FDS=1: say which fds the harness holds before and after the run (a leak
+    // check: the two must be the same).
+    let debug_fds = std::env::var_os("TINYO_DEBUG_FDS").is_some();
+    let fds_before = debug_fds.then(open_fds);
     let conclusion = libtest_mimic::run(&args, trials);
+    if let Some(before) = fds_before {
+        eprintln!("tinyo-debug: harness fds before the run: {before:?}, after: {:?}", open_fds());
+    }
     drop(zygote);
     print_successes(&passed_output.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     conclusion.exit()
+}
+
+/// The fds open in this process, sorted.
+fn open_fds() -> Vec<i32> {
+    let mut fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    fds.sort_unstable();
+    // The last one is the directory being read.
+    fds.pop();
+    fds
 }
 
 /// `--show-output`: the captured output of the tests that passed, as libtest prints it.

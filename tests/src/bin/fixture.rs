@@ -164,6 +164,13 @@ fn memory_hog() {
     }
 }
 
+/// Detaches its own root: harmless to the host (compared by tests/host.rs).
+#[isolated]
+fn detaches_its_root() {
+    guard();
+    let _ = nix::mount::umount2("/", nix::mount::MntFlags::MNT_DETACH);
+}
+
 /// Leaves behind what a careless test would: a mount, a new hostname, a file in /tmp and a
 /// daemon (a fork of this binary that outlives the body). None of it may reach the host.
 #[isolated(hostname = "messy")]
