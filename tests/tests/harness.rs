@@ -163,3 +163,42 @@ fn unprivileged_users_get_the_same_containers() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("1 passed; 0 failed"), "{text}");
 }
+
+/// The newest test binary `<name>-<hash>` next to this one (cargo builds every test target
+/// before it runs any).
+fn sibling_test_binary(name: &str) -> std::path::PathBuf {
+    let me = std::env::current_exe().unwrap();
+    let dir = me.parent().unwrap();
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_prefix(&format!("{name}-")).is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| panic!("no {name}-* test binary in {}", dir.display()))
+        .path()
+}
+
+/// Rootless: the whole end-to-end suite and every escape attempt, run as nobody, pass the
+/// same way (the container's root is then that user on the host).
+#[test]
+fn the_end_to_end_and_escape_suites_pass_unprivileged() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: this check drops from root to nobody; the suite is not running as root");
+        return;
+    }
+    for suite in ["isolated", "escapes"] {
+        let bin = sibling_test_binary(suite);
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+            .arg(&bin)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{suite} as nobody:\n{text}");
+        assert!(text.contains("0 failed; 0 ignored") && !text.contains(" 0 passed"), "{suite}: {text}");
+    }
+}
