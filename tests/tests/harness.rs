@@ -202,3 +202,23 @@ fn the_end_to_end_and_escape_suites_pass_unprivileged() {
         assert!(text.contains("0 failed; 0 ignored") && !text.contains(" 0 passed"), "{suite}: {text}");
     }
 }
+
+/// As root, a crate directory under a directory only root may enter (a `0700` home,
+/// `/root`), and under `/tmp` (which the container's root hides), is still bound: the
+/// zygote stages it in its own mount namespace first.
+#[test]
+fn crate_dirs_under_private_directories_and_tmp_are_reachable() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: staging applies to root only; the suite is not running as root");
+        return;
+    }
+    let private = std::env::temp_dir().join(format!("tinyo-private-{}", std::process::id()));
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let crate_dir = private.join("crate");
+    std::fs::create_dir(&crate_dir).unwrap();
+    let out = Command::new(FIXTURE).args(["--exact", "passes"]).env("CARGO_MANIFEST_DIR", &crate_dir).output().unwrap();
+    std::fs::remove_dir_all(&private).unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+}

@@ -157,10 +157,10 @@ impl fmt::Display for Fix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let fix = match (self.0, self.1) {
             (Errno::EPERM | Errno::EACCES, Kind::Mount) => Some(
-                "tinyo needs CAP_SYS_ADMIN in the container's namespaces: run the tests as root; inside Docker run with --privileged (a masked /proc or a seccomp or AppArmor profile also refuses mounts)",
+                "the kernel refused a mount in the container's user namespace: a masked /proc or /sys (Docker: --security-opt systempaths=unconfined), an AppArmor or seccomp profile, or a bind source the container's root may not reach (make it readable by others); `tinyo doctor` tells which",
             ),
             (Errno::EPERM | Errno::EACCES, Kind::Process | Kind::File) => {
-                Some("run the tests as root (rootless mode needs user namespaces)")
+                Some("the kernel refused this in the container's user namespace (an AppArmor or seccomp profile?); `tinyo doctor` tells more")
             }
             (Errno::ENODEV, Kind::Mount) => Some("this kernel lacks the filesystem; enable it (CONFIG_TMPFS, CONFIG_PROC_FS, CONFIG_SYSFS, CONFIG_DEVPTS_FS)"),
             (Errno::ENOSYS, _) => Some("this kernel is too old for tinyo: it needs Linux 5.4 or newer"),
@@ -183,7 +183,7 @@ mod tests {
         let e = SetupError::Mount { fstype: "proc", target: "/proc".into(), errno: Errno::EPERM };
         let msg = e.to_string();
         assert!(msg.starts_with("mount proc on `/proc`: mount: EPERM (Operation not permitted); fix: "), "{msg}");
-        assert!(msg.contains("as root"), "{msg}");
+        assert!(msg.contains("systempaths=unconfined"), "{msg}");
     }
 
     #[test]

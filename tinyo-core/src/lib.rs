@@ -21,10 +21,12 @@
 //! assert!(matches!(Outcome::Passed, Outcome::Passed));
 //! ```
 
+pub mod diagnose;
 pub mod error;
 pub mod init;
 pub mod namespaces;
 pub mod outcome;
+pub mod probe;
 pub mod report;
 pub mod setup;
 pub mod sys;

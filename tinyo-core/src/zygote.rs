@@ -91,9 +91,9 @@ fn idmap_fix(errno: Errno) -> &'static str {
 
 fn clone_fix(errno: Errno) -> &'static str {
     match errno {
-        Errno::EPERM => "; fix: this environment forbids new namespaces: user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=0 or user.max_user_namespaces=0), or a seccomp profile refuses them (Docker's default: run with --privileged or --security-opt seccomp=unconfined); running as root also works",
+        Errno::EPERM => "; fix: this environment forbids new namespaces: user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=0 or user.max_user_namespaces=0), or a seccomp profile refuses them (Docker's default: run with --privileged or --security-opt seccomp=unconfined)",
         Errno::ENOSPC | Errno::EUSERS => "; fix: a namespace limit is reached (see /proc/sys/user/max_*_namespaces)",
-        Errno::ENOSYS => "; fix: clone3 needs Linux 5.3 or newer",
+        Errno::ENOSYS => "; the kernel is older than 5.3 or a seccomp filter refuses clone3 and clone with namespace flags (see the diagnosis)",
         Errno::EINVAL => "; fix: this kernel lacks one of the namespaces (CONFIG_PID_NS, CONFIG_NET_NS, CONFIG_UTS_NS, CONFIG_IPC_NS)",
         _ => "",
     }

@@ -20,10 +20,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use run::Launcher;
+use tinyo_core::diagnose::Diagnosis;
 use tinyo_core::init::ChildIo;
 use tinyo_core::sys::real::{self, SingleThreaded};
+use tinyo_core::sys::Sys as _;
 use tinyo_core::zygote::Zygote;
 use tinyo_core::{Limits, NetMode, Outcome, Spec};
 use tinyo_rootfs::{DeviceMode, HostFacts, RootfsConfig, SysfsMode};
@@ -158,16 +160,22 @@ static CRATE_SOURCE: OnceLock<PathBuf> = OnceLock::new();
 /// (and a bind that fails says why).
 pub(crate) fn stage_crate_dir(proof: &SingleThreaded) {
     let Some(dir) = CONTEXT.get().and_then(|c| c.crate_dir.as_ref()) else { return };
-    if real::effective_ids().0 != 0 {
+    if real::effective_ids().0 != 0 || real::unshare(proof, tinyo_core::Namespaces::MOUNT).is_err() {
         return;
     }
+    // The handle must name the directory in *this* mount namespace (a bind from another
+    // namespace is refused), and be taken before the staging tmpfs hides `/tmp`.
     let Ok(handle) = real::open_dir_path(dir) else { return };
-    if real::unshare(proof, tinyo_core::Namespaces::MOUNT).is_err() {
-        return;
-    }
     let handle_path = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&handle)));
-    if tinyo_core::setup::apply(&real::RealSys, &tinyo_rootfs::staging_plan(&handle_path)).is_ok() {
-        let _ = CRATE_SOURCE.set(PathBuf::from(tinyo_rootfs::STAGED_CRATE));
+    match tinyo_core::setup::apply(&real::RealSys, &tinyo_rootfs::staging_plan(&handle_path)) {
+        Ok(()) => {
+            let _ = CRATE_SOURCE.set(PathBuf::from(tinyo_rootfs::STAGED_CRATE));
+        }
+        Err(e) => {
+            // Leave the namespace as it was, so containers can still bind the real path.
+            let _ = real::RealSys.umount_detach(std::path::Path::new(tinyo_rootfs::SCRATCH));
+            eprintln!("tinyo: could not stage the crate directory ({e}); containers bind it from its own path");
+        }
     }
 }
 
@@ -197,25 +205,68 @@ pub(crate) fn default_timeout() -> Result<Duration, String> {
     }
 }
 
-/// Take tinyo's own `--timeout D` / `--timeout=D` out of the arguments (libtest-mimic would
-/// reject it); the rest go to libtest-mimic.
-fn take_timeout_flag(args: Vec<std::ffi::OsString>) -> Result<(Option<Duration>, Vec<std::ffi::OsString>), String> {
+/// Tinyo's own flags, taken out of the arguments (libtest-mimic would reject them):
+/// `--timeout D` and `--unavailable fail|skip` (also as `--flag=value`).
+type TinyoFlags = (Option<Duration>, Option<String>, Vec<std::ffi::OsString>);
+
+fn take_tinyo_flags(args: Vec<std::ffi::OsString>) -> Result<TinyoFlags, String> {
     let mut rest = Vec::with_capacity(args.len());
-    let mut timeout = None;
+    let (mut timeout, mut unavailable) = (None, None);
     let mut iter = args.into_iter();
     while let Some(arg) = iter.next() {
         let text = arg.to_string_lossy().into_owned();
-        let value = if text == "--timeout" {
-            Some(iter.next().map(|v| v.to_string_lossy().into_owned()).ok_or("--timeout needs a value, e.g. --timeout 30s")?)
-        } else {
-            text.strip_prefix("--timeout=").map(str::to_owned)
+        let mut value_of = |flag: &str| -> Result<Option<String>, String> {
+            if text == flag {
+                let v = iter.next().ok_or_else(|| format!("{flag} needs a value"))?;
+                Ok(Some(v.to_string_lossy().into_owned()))
+            } else {
+                Ok(text.strip_prefix(&format!("{flag}=")).map(str::to_owned))
+            }
         };
-        match value {
-            Some(v) => timeout = Some(parse_duration(&v).ok_or_else(|| format!("--timeout `{v}` is not a duration; use e.g. 250ms, 5s or 2m"))?),
-            None => rest.push(arg),
+        if let Some(v) = value_of("--timeout")? {
+            timeout = Some(parse_duration(&v).ok_or_else(|| format!("--timeout `{v}` is not a duration; use e.g. 250ms, 5s or 2m"))?);
+        } else if let Some(v) = value_of("--unavailable")? {
+            unavailable = Some(v);
+        } else {
+            rest.push(arg);
         }
     }
-    Ok((timeout, rest))
+    Ok((timeout, unavailable, rest))
+}
+
+/// `fail` (the default) or `skip`.
+fn parse_skip_policy(text: &str) -> Result<bool, String> {
+    match text {
+        "fail" => Ok(false),
+        "skip" => Ok(true),
+        other => Err(format!("`{other}` is not a policy for when isolation is unavailable; use fail (the default) or skip")),
+    }
+}
+
+fn skip_policy_from_env() -> Result<bool, String> {
+    match std::env::var("TINYO_UNAVAILABLE") {
+        Err(_) => Ok(false),
+        Ok(v) => parse_skip_policy(&v).map_err(|e| format!("TINYO_UNAVAILABLE: {e}")),
+    }
+}
+
+/// Whether `TINYO_UNAVAILABLE=skip` is set.
+pub(crate) fn skip_unavailable() -> bool {
+    skip_policy_from_env().unwrap_or(false)
+}
+
+/// Tests skipped because isolation is unavailable.
+static SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The run's diagnosis, made (and printed) once, at the first environmental failure.
+static DIAGNOSIS: OnceLock<Diagnosis> = OnceLock::new();
+
+fn unavailable(failed_at: tinyo_core::diagnose::FailedAt) -> &'static Diagnosis {
+    DIAGNOSIS.get_or_init(|| {
+        let d = tinyo_core::diagnose::diagnose(failed_at, &tinyo_core::diagnose::EnvFacts::gather());
+        eprintln!("tinyo: {d}");
+        d
+    })
 }
 
 /// The whole harness: fork the zygote while single-threaded, parse libtest's arguments,
@@ -225,7 +276,7 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
     // Before anything can start a thread: the zygote must be forked from a single thread.
     let zygote = Zygote::start(container_entry, stage_crate_dir).map_err(|e| e.to_string());
 
-    let (timeout_flag, argv) = match take_timeout_flag(std::env::args_os().collect()) {
+    let (timeout_flag, unavailable_flag, argv) = match take_tinyo_flags(std::env::args_os().collect()) {
         Ok(split) => split,
         Err(e) => {
             eprintln!("error: {e}");
@@ -235,6 +286,13 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
     let args = Arguments::from_iter(argv);
     let default_timeout = match timeout_flag.map_or_else(default_timeout, Ok) {
         Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let skip_unavailable = match unavailable_flag.as_deref().map_or_else(skip_policy_from_env, parse_skip_policy) {
+        Ok(skip) => skip,
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(2);
@@ -250,15 +308,29 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
             let (nocapture, show_output) = (args.nocapture, args.show_output);
             let passed_output = passed_output.clone();
             let timeout = record.timeout_ms.map_or(default_timeout, Duration::from_millis);
-            Trial::test(record.test_name(), move || {
+            let skip = skip_unavailable;
+            Trial::ignorable_test(record.test_name(), move || {
                 let z = zygote.as_ref().as_ref().map_err(|e| Failed::from(format!("tinyo could not start its fork server: {e}")))?;
-                let (outcome, output) = run::execute(&Launcher::Zygote(z), id, record, timeout, nocapture).map_err(Failed::from)?;
+                let result = run::execute(&Launcher::Zygote(z), id, record, timeout, nocapture);
+                if let Some(failed_at) = run::environment_failure(&result) {
+                    let diagnosis = unavailable(failed_at);
+                    if skip {
+                        SKIPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        return Ok(Completion::ignored_with(format!("tinyo: isolation unavailable: {}", diagnosis.cause.what())));
+                    }
+                    let first = match &result {
+                        Err(e) => e.to_string(),
+                        Ok((outcome, _)) => outcome.to_string(),
+                    };
+                    return Err(Failed::from(format!("{first}\n{diagnosis}\n(TINYO_UNAVAILABLE=skip reports such tests as ignored instead)")));
+                }
+                let (outcome, output) = result.map_err(|e| Failed::from(e.to_string()))?;
                 match outcome {
                     Outcome::Passed => {
                         if let (true, Some(output)) = (show_output, output) {
                             passed_output.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((record.test_name(), output));
                         }
-                        Ok(())
+                        Ok(Completion::Completed)
                     }
                     other => Err(Failed::from(run::failure_message(&other, output.as_ref()))),
                 }
@@ -276,6 +348,11 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
     }
     drop(zygote);
     print_successes(&passed_output.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let skipped = SKIPPED.load(std::sync::atomic::Ordering::Relaxed);
+    if let (true, Some(d)) = (skipped > 0, DIAGNOSIS.get()) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "tinyo: {skipped} isolated test(s) skipped, not run (TINYO_UNAVAILABLE=skip): {}; fix: {}", d.cause.what(), d.cause.fix());
+    }
     conclusion.exit()
 }
 
@@ -345,14 +422,16 @@ mod tests {
     }
 
     #[test]
-    fn timeout_flag_is_taken_out() {
+    fn tinyo_flags_are_taken_out() {
         let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
-        let (t, rest) = take_timeout_flag(args(&["bin", "--timeout", "2s", "--exact", "x"])).unwrap();
-        assert_eq!((t, rest), (Some(Duration::from_secs(2)), args(&["bin", "--exact", "x"])));
-        let (t, _) = take_timeout_flag(args(&["bin", "--timeout=250ms"])).unwrap();
+        let (t, u, rest) = take_tinyo_flags(args(&["bin", "--timeout", "2s", "--exact", "x", "--unavailable=skip"])).unwrap();
+        assert_eq!((t, u, rest), (Some(Duration::from_secs(2)), Some("skip".into()), args(&["bin", "--exact", "x"])));
+        let (t, _, _) = take_tinyo_flags(args(&["bin", "--timeout=250ms"])).unwrap();
         assert_eq!(t, Some(Duration::from_millis(250)));
-        assert!(take_timeout_flag(args(&["bin", "--timeout", "soon"])).is_err());
-        assert!(take_timeout_flag(args(&["bin", "--timeout"])).is_err());
+        assert!(take_tinyo_flags(args(&["bin", "--timeout", "soon"])).is_err());
+        assert!(take_tinyo_flags(args(&["bin", "--timeout"])).is_err());
+        assert_eq!(parse_skip_policy("skip"), Ok(true));
+        assert!(parse_skip_policy("maybe").is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use nix::errno::Errno;
 use tinyo_core::report::Report;
 use tinyo_core::sys::real::{self, SingleThreaded};
 use tinyo_core::zygote::{self, Container, SpawnError, Zygote};
+use tinyo_core::diagnose::FailedAt;
 use tinyo_core::{FailureReason, Namespaces, NetMode, Outcome};
 
 use crate::capture::CappedOutput;
@@ -41,14 +42,46 @@ pub(crate) fn namespaces(net: NetMode) -> Namespaces {
     }
 }
 
-fn ctx(what: &'static str) -> impl Fn(Errno) -> String {
-    move |e| format!("tinyo: {what}: {e:?} ({})", e.desc())
+fn ctx(what: &'static str) -> impl Fn(Errno) -> RunError {
+    move |e| RunError::Io(format!("tinyo: {what}: {e:?} ({})", e.desc()))
+}
+
+/// Why a test could not be run at all.
+#[derive(Debug)]
+pub(crate) enum RunError {
+    /// The container could not be started.
+    Spawn(SpawnError),
+    /// A pipe, poll or wait of the harness failed.
+    Io(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Spawn(e) => write!(f, "tinyo could not start the container: {e}"),
+            Self::Io(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The environmental failure behind a spawn error or a failed setup, if that is what it is
+/// (the kernel refusing namespaces, id maps, mounts), as opposed to a bug or a bad path.
+pub(crate) fn environment_failure(result: &Result<(Outcome, Option<CappedOutput>), RunError>) -> Option<FailedAt> {
+    match result {
+        Err(RunError::Spawn(e)) => FailedAt::from_spawn(e),
+        Ok((Outcome::SetupFailed(e), _)) => FailedAt::from_setup(e),
+        _ => None,
+    }
 }
 
 /// Run test `id` in a fresh container. With `nocapture` the container writes straight to
 /// this process's stdout and stderr; otherwise both go to one pipe (so their order is kept)
 /// and come back, bounded, with the outcome. `Err` is a failure of tinyo itself.
-pub(crate) fn execute(launcher: &Launcher<'_>, id: usize, record: &TestRecord, timeout: Duration, nocapture: bool) -> Result<(Outcome, Option<CappedOutput>), String> {
+pub(crate) fn execute(launcher: &Launcher<'_>, id: usize, record: &TestRecord, timeout: Duration, nocapture: bool) -> Result<(Outcome, Option<CappedOutput>), RunError> {
+    execute_inner(launcher, id, record, timeout, nocapture)
+}
+
+fn execute_inner(launcher: &Launcher<'_>, id: usize, record: &TestRecord, timeout: Duration, nocapture: bool) -> Result<(Outcome, Option<CappedOutput>), RunError> {
     let (report_r, report_w) = real::pipe().map_err(ctx("create the report pipe: pipe2"))?;
     let (out_r, out_w, err_w) = if nocapture {
         let out = real::dup(std::io::stdout().as_fd()).map_err(ctx("dup stdout"))?;
@@ -59,10 +92,8 @@ pub(crate) fn execute(launcher: &Launcher<'_>, id: usize, record: &TestRecord, t
         let w2 = real::dup(w.as_fd()).map_err(ctx("dup"))?;
         (Some(r), w, w2)
     };
-    let id = u32::try_from(id).map_err(|_| "tinyo: too many tests".to_owned())?;
-    let container = launcher
-        .spawn(id, namespaces(record.net), &out_w, &err_w, &report_w)
-        .map_err(|e| format!("tinyo could not start the container: {e}"))?;
+    let id = u32::try_from(id).map_err(|_| RunError::Io("tinyo: too many tests".to_owned()))?;
+    let container = launcher.spawn(id, namespaces(record.net), &out_w, &err_w, &report_w).map_err(RunError::Spawn)?;
     // Only the container holds the write ends now: end of file means it is gone.
     drop((out_w, err_w, report_w));
 

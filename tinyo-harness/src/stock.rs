@@ -66,7 +66,16 @@ fn rerun(marker: &str) -> Result<Outcome, String> {
     CONTEXT.get_or_init(|| Context::probe(record.manifest_dir));
     crate::stage_crate_dir(&proof);
     let timeout = record.timeout_ms.map_or(default_timeout()?, Duration::from_millis);
-    let (outcome, _) = execute(&Launcher::Direct(&proof), id, record, timeout, true)?;
+    let result = execute(&Launcher::Direct(&proof), id, record, timeout, true);
+    if let Some(failed_at) = crate::run::environment_failure(&result) {
+        let diagnosis = tinyo_core::diagnose::diagnose(failed_at, &tinyo_core::diagnose::EnvFacts::gather());
+        return Err(format!(
+            "{}\n{diagnosis}{}",
+            result.err().map_or_else(String::new, |e| e.to_string()),
+            if crate::skip_unavailable() { "\n(TINYO_UNAVAILABLE=skip has no effect under the stock harness: libtest cannot mark a test ignored while it runs, and a skipped test must never pass; use harness = false)" } else { "" }
+        ));
+    }
+    let (outcome, _) = result.map_err(|e| e.to_string())?;
     Ok(outcome)
 }
 

@@ -246,7 +246,18 @@ pub fn clone_into(_proof: &SingleThreaded, namespaces: Namespaces, parent: Paren
     // SAFETY: without CLONE_VM and with no stack given, clone3 behaves like fork: the child
     // gets a copy of this single-threaded process (the proof) and returns here with 0.
     let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const libc::clone_args, std::mem::size_of::<libc::clone_args>()) };
-    let pid = Errno::result(r)?;
+    let pid = match Errno::result(r) {
+        // Seccomp profiles (Docker's) answer ENOSYS to clone3 so that libc falls back to
+        // clone; do the same: the legacy call takes the same flags, the exit signal in its
+        // low byte, and stores the pidfd through its parent_tid argument.
+        Err(Errno::ENOSYS) => {
+            let flags = args.flags | if parent == ParentOf::Caller { libc::SIGCHLD as u64 } else { 0 };
+            // SAFETY: as above: a fork-like clone (no CLONE_VM, no stack) of a single-threaded process.
+            let r = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, &mut pidfd as *mut RawFd, 0usize, 0usize) };
+            Errno::result(r)?
+        }
+        other => other?,
+    };
     if pid == 0 {
         return Ok(Forked::Child(SingleThreaded { _not_send: PhantomData }));
     }
