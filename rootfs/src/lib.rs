@@ -38,6 +38,12 @@ pub const STAGING: &str = "/.tinyo";
 /// Where [`staging_plan`] puts the crate directory, in the zygote's own mount namespace.
 pub const STAGED_CRATE: &str = "/tmp/crate";
 
+/// Where [`staging_plan`] builds the `/dev` template (nodes, links, `pts` and `shm` mount points).
+pub const STAGED_DEV: &str = "/tmp/dev";
+
+/// Where [`staging_plan`] writes `<hostname>/hostname` and `<hostname>/hosts`.
+pub const STAGED_ETC: &str = "/tmp/etc";
+
 /// The host's system directories a container sees read-only, when they exist.
 pub const SYSTEM_DIRS: [&str; 7] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"];
 
@@ -171,6 +177,11 @@ pub struct RootfsConfig {
     /// Where to bind the crate directory from, in the host's view (default: `crate_dir`);
     /// [`STAGED_CRATE`] after [`staging_plan`].
     pub crate_source: Option<PathBuf>,
+    /// A prepared `/dev` ([`STAGED_DEV`]) to bind read-only instead of building one.
+    pub dev_source: Option<PathBuf>,
+    /// A directory with this hostname's `hostname` and `hosts` files ([`STAGED_ETC`]`/<name>`)
+    /// to bind instead of writing them.
+    pub etc_source: Option<PathBuf>,
     /// How `/sys` is provided.
     pub sysfs: SysfsMode,
     /// How device nodes are made.
@@ -180,7 +191,15 @@ pub struct RootfsConfig {
 impl RootfsConfig {
     /// The default view for a container with this hostname.
     pub fn new(hostname: impl Into<String>) -> Self {
-        Self { hostname: hostname.into(), crate_dir: None, crate_source: None, sysfs: SysfsMode::Fresh, devices: DeviceMode::Mknod }
+        Self {
+            hostname: hostname.into(),
+            crate_dir: None,
+            crate_source: None,
+            dev_source: None,
+            etc_source: None,
+            sysfs: SysfsMode::Fresh,
+            devices: DeviceMode::Mknod,
+        }
     }
 
     /// Bind this crate directory read-only and start the body there.
@@ -354,7 +373,13 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
         ("hostname", format!("{}\n", config.hostname), facts.etc_hostname),
         ("hosts", etc_hosts(&config.hostname), facts.etc_hosts),
     ];
-    if etc_is_bound {
+    if let (true, Some(source)) = (etc_is_bound, &config.etc_source) {
+        for (name, _, exists) in &generated {
+            if *exists {
+                steps.push(Step::Bind { src: old(&source.join(name)), dst: Path::new("/etc").join(name), recursive: false, readonly: true });
+            }
+        }
+    } else if etc_is_bound {
         let present: Vec<_> = generated.iter().filter(|(_, _, exists)| *exists).collect();
         if !present.is_empty() {
             steps.push(Step::Mkdir { path: p(STAGING), mode: 0o755 });
@@ -401,31 +426,20 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
         }
     }
 
-    // 7. /dev: a tmpfs with the usual nodes, links, a private devpts and /dev/shm.
+    // 7. /dev: the usual nodes and links, a private devpts and /dev/shm. Either a prepared
+    //    template bound read-only (nodes stay writable: a read-only mount does not stop
+    //    writes to a device), or built here on a tmpfs.
     steps.push(Step::Mkdir { path: p("/dev"), mode: 0o755 });
-    steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p("/dev"), flags: MountFlags::NOSUID | MountFlags::NOEXEC, data: "mode=0755".into() });
-    for (name, major, minor) in DEVICES {
-        let path = Path::new("/dev").join(name);
-        match config.devices {
-            DeviceMode::Mknod => steps.push(Step::Mknod { path, major, minor, mode: 0o666 }),
-            DeviceMode::BindHost => {
-                steps.push(Step::CreateFile { path: path.clone(), mode: 0o666 });
-                steps.push(Step::Bind { src: old(&path), dst: path, recursive: false, readonly: false });
-            }
+    match &config.dev_source {
+        Some(source) => steps.push(Step::Bind { src: old(source), dst: p("/dev"), recursive: false, readonly: true }),
+        None => {
+            steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p("/dev"), flags: MountFlags::NOSUID | MountFlags::NOEXEC, data: "mode=0755".into() });
+            dev_nodes(&mut steps, Path::new("/dev"), config.devices, &old);
+            steps.push(Step::Mkdir { path: p("/dev/pts"), mode: 0o755 });
+            steps.push(Step::Mkdir { path: p("/dev/shm"), mode: 0o1777 });
         }
     }
-    for (target, link) in [
-        ("/proc/self/fd", "/dev/fd"),
-        ("/proc/self/fd/0", "/dev/stdin"),
-        ("/proc/self/fd/1", "/dev/stdout"),
-        ("/proc/self/fd/2", "/dev/stderr"),
-        ("pts/ptmx", "/dev/ptmx"),
-    ] {
-        steps.push(Step::Symlink { target: p(target), link: p(link) });
-    }
-    steps.push(Step::Mkdir { path: p("/dev/pts"), mode: 0o755 });
     steps.push(Step::Mount { fstype: FsType::Devpts, target: p("/dev/pts"), flags: MountFlags::NOSUID | MountFlags::NOEXEC, data: "newinstance,ptmxmode=0666,mode=0620".into() });
-    steps.push(Step::Mkdir { path: p("/dev/shm"), mode: 0o1777 });
     steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p("/dev/shm"), flags: MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, data: "mode=1777".into() });
 
     // 8. A fresh /proc (this process is PID 1 of the new PID namespace) and a read-only /sys.
@@ -453,18 +467,55 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     steps
 }
 
-/// Stage the crate directory for containers whose root is unprivileged on the host: in a
-/// private mount namespace of its own (the zygote's), bind it read-only at [`STAGED_CRATE`]
-/// on a fresh tmpfs, reached through `handle` (an `O_PATH` fd's `/proc/self/fd/N`, opened
-/// as root before anything was mounted). Containers then bind it from there: no ancestor
-/// directory of the real path (a `0700` home, `/root`) needs to be traversable by them.
-pub fn staging_plan(handle: &Path) -> Vec<Step> {
-    vec![
+/// The device nodes and `/dev` links, under `dev`.
+fn dev_nodes(steps: &mut Vec<Step>, dev: &Path, devices: DeviceMode, old: &dyn Fn(&Path) -> PathBuf) {
+    for (name, major, minor) in DEVICES {
+        let path = dev.join(name);
+        match devices {
+            DeviceMode::Mknod => steps.push(Step::Mknod { path, major, minor, mode: 0o666 }),
+            DeviceMode::BindHost => {
+                steps.push(Step::CreateFile { path: path.clone(), mode: 0o666 });
+                steps.push(Step::Bind { src: old(&Path::new("/dev").join(name)), dst: path, recursive: false, readonly: false });
+            }
+        }
+    }
+    for (target, link) in [("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")] {
+        steps.push(Step::Symlink { target: p(target), link: dev.join(link) });
+    }
+}
+
+/// Work done once, by real root, in a private mount namespace of its own (the zygote's),
+/// that every container then binds from, on a fresh tmpfs over [`SCRATCH`]:
+///
+/// * the crate directory at [`STAGED_CRATE`], reached through `handle` (an `O_PATH` fd's
+///   `/proc/self/fd/N`, opened before anything was mounted), so that no ancestor of the real
+///   path (a `0700` home, `/root`) needs to be traversable by a container's unprivileged root;
+/// * a `/dev` template at [`STAGED_DEV`] with real device nodes (a user namespace may not
+///   `mknod`), instead of six binds per container;
+/// * `hostname` and `hosts` for each of `hostnames` under [`STAGED_ETC`].
+///
+/// The applier must run with umask 0.
+pub fn staging_plan(handle: Option<&Path>, hostnames: &[&str]) -> Vec<Step> {
+    let mut steps = vec![
         Step::MakePrivate { path: p("/") },
-        Step::Mount { fstype: FsType::Tmpfs, target: p(SCRATCH), flags: MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, data: "mode=0755".into() },
-        Step::Mkdir { path: p(STAGED_CRATE), mode: 0o755 },
-        Step::Bind { src: handle.to_path_buf(), dst: p(STAGED_CRATE), recursive: true, readonly: true },
-    ]
+        Step::Mount { fstype: FsType::Tmpfs, target: p(SCRATCH), flags: MountFlags::NOSUID, data: "mode=0755".into() },
+    ];
+    if let Some(handle) = handle {
+        steps.push(Step::Mkdir { path: p(STAGED_CRATE), mode: 0o755 });
+        steps.push(Step::Bind { src: handle.to_path_buf(), dst: p(STAGED_CRATE), recursive: true, readonly: true });
+    }
+    steps.push(Step::Mkdir { path: p(STAGED_DEV), mode: 0o755 });
+    dev_nodes(&mut steps, Path::new(STAGED_DEV), DeviceMode::Mknod, &|path: &Path| path.to_path_buf());
+    steps.push(Step::Mkdir { path: Path::new(STAGED_DEV).join("pts"), mode: 0o755 });
+    steps.push(Step::Mkdir { path: Path::new(STAGED_DEV).join("shm"), mode: 0o1777 });
+    steps.push(Step::Mkdir { path: p(STAGED_ETC), mode: 0o755 });
+    for name in hostnames {
+        let dir = Path::new(STAGED_ETC).join(name);
+        steps.push(Step::Mkdir { path: dir.clone(), mode: 0o755 });
+        steps.push(Step::WriteFile { path: dir.join("hostname"), contents: format!("{name}\n").into_bytes(), mode: 0o644 });
+        steps.push(Step::WriteFile { path: dir.join("hosts"), contents: etc_hosts(name).into_bytes(), mode: 0o644 });
+    }
+    steps
 }
 
 #[cfg(test)]

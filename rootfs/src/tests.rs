@@ -45,8 +45,8 @@ fn dev_proc_sys_tail(workdir: &str) -> Vec<Step> {
         symlink("/proc/self/fd/2", "/dev/stderr"),
         symlink("pts/ptmx", "/dev/ptmx"),
         mkdir("/dev/pts", 0o755),
-        mount(FsType::Devpts, "/dev/pts", NS | NE, "newinstance,ptmxmode=0666,mode=0620"),
         mkdir("/dev/shm", 0o1777),
+        mount(FsType::Devpts, "/dev/pts", NS | NE, "newinstance,ptmxmode=0666,mode=0620"),
         mount(FsType::Tmpfs, "/dev/shm", NS | ND | NE, "mode=1777"),
         mkdir("/proc", 0o555),
         mount(FsType::Proc, "/proc", NS | ND | NE, ""),
@@ -184,13 +184,30 @@ fn staged_crate_dir_is_bound_from_the_staging_area() {
     config.crate_source = Some(p(STAGED_CRATE));
     let steps = plan(&config, &debian());
     assert!(steps.contains(&ro_bind("/.oldroot/tmp/crate", "/root/app", true)), "{steps:#?}");
+    let staging = staging_plan(Some(Path::new("/proc/self/fd/7")), &["db-1"]);
     assert_eq!(
-        staging_plan(Path::new("/proc/self/fd/7")),
-        vec![
+        staging[..4],
+        [
             Step::MakePrivate { path: p("/") },
-            mount(FsType::Tmpfs, "/tmp", NS | ND | NE, "mode=0755"),
+            mount(FsType::Tmpfs, "/tmp", NS, "mode=0755"),
             mkdir("/tmp/crate", 0o755),
             ro_bind("/proc/self/fd/7", "/tmp/crate", true),
         ]
     );
+    assert!(staging.contains(&Step::Mknod { path: p("/tmp/dev/null"), major: 1, minor: 3, mode: 0o666 }));
+    assert!(staging.contains(&symlink("pts/ptmx", "/tmp/dev/ptmx")));
+    assert!(staging.contains(&Step::WriteFile { path: p("/tmp/etc/db-1/hostname"), contents: b"db-1\n".to_vec(), mode: 0o644 }));
+}
+
+#[test]
+fn staged_dev_and_etc_are_bound_not_built() {
+    let mut config = RootfsConfig::new("db-1");
+    config.dev_source = Some(p(STAGED_DEV));
+    config.etc_source = Some(p("/tmp/etc/db-1"));
+    let steps = plan(&config, &debian());
+    assert!(steps.contains(&ro_bind("/.oldroot/tmp/dev", "/dev", false)));
+    assert!(steps.contains(&ro_bind("/.oldroot/tmp/etc/db-1/hostname", "/etc/hostname", false)));
+    assert!(steps.contains(&ro_bind("/.oldroot/tmp/etc/db-1/hosts", "/etc/hosts", false)));
+    assert!(!steps.iter().any(|s| matches!(s, Step::Mknod { .. } | Step::WriteFile { .. } | Step::CreateFile { .. })), "{steps:#?}");
+    assert!(steps.contains(&mount(FsType::Devpts, "/dev/pts", NS | NE, "newinstance,ptmxmode=0666,mode=0620")));
 }

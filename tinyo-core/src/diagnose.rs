@@ -51,6 +51,7 @@ impl FailedAt {
                 Some(Self::Mount(*errno))
             }
             E::Hostname { errno, .. } | E::Loopback { errno, .. } if refused(errno) => Some(Self::Identity(*errno)),
+            E::Unshare { errno, .. } => Some(Self::Clone(*errno)),
             _ => None,
         }
     }

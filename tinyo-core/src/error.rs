@@ -27,6 +27,14 @@ pub enum SetupError {
         /// The error.
         errno: Errno,
     },
+    /// Making a namespace with `unshare` failed.
+    #[error("make a {namespace} namespace: unshare: {}{}", errno_text(*.errno), Fix(*.errno, Kind::Process))]
+    Unshare {
+        /// `NET`.
+        namespace: &'static str,
+        /// The error.
+        errno: Errno,
+    },
     /// Making the mount tree private failed.
     #[error("make mounts private: mount(`{}`, MS_REC|MS_PRIVATE): {}{}", .path.display(), errno_text(*.errno), Fix(*.errno, Kind::Mount))]
     MakePrivate {

@@ -175,6 +175,7 @@ fn write_setup_error(w: &mut Writer, e: &SetupError) {
         SetupError::Hostname { name, errno } => w.u8(12).str(name).i32(*errno as i32),
         SetupError::Loopback { syscall, errno } => w.u8(13).u8(syscall_id(syscall)).i32(*errno as i32),
         SetupError::Body { syscall, errno } => w.u8(14).u8(syscall_id(syscall)).i32(*errno as i32),
+        SetupError::Unshare { errno, .. } => w.u8(15).i32(*errno as i32),
     };
 }
 
@@ -199,6 +200,7 @@ fn read_setup_error(r: &mut Reader<'_>) -> Option<SetupError> {
         12 => SetupError::Hostname { name: r.string()?, errno: errno(r)? },
         13 => SetupError::Loopback { syscall: syscall_name(r.u8()?), errno: errno(r)? },
         14 => SetupError::Body { syscall: syscall_name(r.u8()?), errno: errno(r)? },
+        15 => SetupError::Unshare { namespace: "NET", errno: errno(r)? },
         _ => return None,
     })
 }
@@ -241,6 +243,7 @@ mod tests {
             SetupError::Hostname { name: "h".into(), errno: e },
             SetupError::Loopback { syscall: "ioctl(SIOCSIFFLAGS)", errno: e },
             SetupError::Body { syscall: "fork", errno: e },
+            SetupError::Unshare { namespace: "NET", errno: e },
         ] {
             round_trip(Report::SetupFailed(err));
         }

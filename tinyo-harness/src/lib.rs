@@ -131,6 +131,9 @@ impl<E: Debug> IntoTestResult for Result<(), E> {
     }
 }
 
+/// The hostname of a container whose test sets none.
+pub const DEFAULT_HOSTNAME: &str = "tinyo";
+
 /// The default per-test timeout, when neither the attribute nor `TINYO_TIMEOUT` set one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -154,27 +157,40 @@ pub(crate) static CONTEXT: OnceLock<Context> = OnceLock::new();
 /// Where containers bind the crate directory from, once [`stage_crate_dir`] staged it.
 static CRATE_SOURCE: OnceLock<PathBuf> = OnceLock::new();
 
-/// In the zygote (or the stock re-run), as root: stage the crate directory in a private
-/// mount namespace so containers, whose root is unprivileged on the host, can reach it
-/// wherever it is. Unprivileged, or if staging fails, containers bind it from its own path
-/// (and a bind that fails says why).
+/// Whether [`stage_crate_dir`] prepared the `/dev` template and the `/etc` files.
+static STAGED: OnceLock<()> = OnceLock::new();
+
+/// In the zygote (or the stock re-run), as root: in a private mount namespace, stage what
+/// every container binds from (see [`tinyo_rootfs::staging_plan`]): the crate directory (so
+/// containers, whose root is unprivileged on the host, reach it wherever it is), a `/dev`
+/// template and each test's `/etc/hostname` and `/etc/hosts`. Unprivileged, or if staging
+/// fails, containers build those themselves (and a bind that fails says why).
 pub(crate) fn stage_crate_dir(proof: &SingleThreaded) {
-    let Some(dir) = CONTEXT.get().and_then(|c| c.crate_dir.as_ref()) else { return };
     if real::effective_ids().0 != 0 || real::unshare(proof, tinyo_core::Namespaces::MOUNT).is_err() {
         return;
     }
     // The handle must name the directory in *this* mount namespace (a bind from another
     // namespace is refused), and be taken before the staging tmpfs hides `/tmp`.
-    let Ok(handle) = real::open_dir_path(dir) else { return };
-    let handle_path = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&handle)));
-    match tinyo_core::setup::apply(&real::RealSys, &tinyo_rootfs::staging_plan(&handle_path)) {
+    let dir = CONTEXT.get().and_then(|c| c.crate_dir.as_ref());
+    let handle = dir.and_then(|d| real::open_dir_path(d).ok());
+    let handle_path = handle.as_ref().map(|h| PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(h))));
+    let mut hostnames: Vec<&str> = TESTS.iter().map(|r| r.hostname.unwrap_or(DEFAULT_HOSTNAME)).collect();
+    hostnames.sort_unstable();
+    hostnames.dedup();
+    let umask = real::RealSys.umask(nix::sys::stat::Mode::empty());
+    let staged = tinyo_core::setup::apply(&real::RealSys, &tinyo_rootfs::staging_plan(handle_path.as_deref(), &hostnames));
+    real::RealSys.umask(umask);
+    match staged {
         Ok(()) => {
-            let _ = CRATE_SOURCE.set(PathBuf::from(tinyo_rootfs::STAGED_CRATE));
+            if handle.is_some() {
+                let _ = CRATE_SOURCE.set(PathBuf::from(tinyo_rootfs::STAGED_CRATE));
+            }
+            let _ = STAGED.set(());
         }
         Err(e) => {
-            // Leave the namespace as it was, so containers can still bind the real path.
+            // Leave the namespace as it was, so containers can still bind the real paths.
             let _ = real::RealSys.umount_detach(std::path::Path::new(tinyo_rootfs::SCRATCH));
-            eprintln!("tinyo: could not stage the crate directory ({e}); containers bind it from its own path");
+            eprintln!("tinyo: could not stage the containers' shared files ({e}); each container makes its own");
         }
     }
 }
@@ -389,10 +405,14 @@ pub(crate) fn container_entry(proof: SingleThreaded, id: u32, io: ChildIo) -> ! 
     let (Some(record), Some(context)) = (TESTS.get(id as usize), CONTEXT.get()) else {
         real::exit_now(70);
     };
-    let hostname = record.hostname.unwrap_or("tinyo");
+    let hostname = record.hostname.unwrap_or(DEFAULT_HOSTNAME);
     let mut config = RootfsConfig::new(hostname);
     config.crate_dir = context.crate_dir.clone();
     config.crate_source = CRATE_SOURCE.get().cloned();
+    if STAGED.get().is_some() {
+        config.dev_source = Some(PathBuf::from(tinyo_rootfs::STAGED_DEV));
+        config.etc_source = Some(std::path::Path::new(tinyo_rootfs::STAGED_ETC).join(hostname));
+    }
     // In a user namespace mknod is refused and sysfs needs a network namespace of its own.
     config.devices = DeviceMode::BindHost;
     if record.net == NetMode::Host {

@@ -32,14 +32,11 @@ impl Launcher<'_> {
     }
 }
 
-/// The namespaces a test with this network mode gets. Always a user namespace: the
-/// container's root is unprivileged on the host (see `tinyo_core::userns`).
-pub(crate) fn namespaces(net: NetMode) -> Namespaces {
-    let base = Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
-    match net {
-        NetMode::Host => base,
-        _ => base | Namespaces::NET,
-    }
+/// The namespaces a container is cloned into. Always a user namespace: the container's
+/// root is unprivileged on the host (see `tinyo_core::userns`). The network namespace, when
+/// the test has one, PID 1 makes itself (see `tinyo_core::setup`).
+pub(crate) fn namespaces(_net: NetMode) -> Namespaces {
+    Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC
 }
 
 fn ctx(what: &'static str) -> impl Fn(Errno) -> RunError {

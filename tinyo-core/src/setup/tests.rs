@@ -62,6 +62,7 @@ fn whole_sequence_in_order() {
         Call::Dup2 { old: 103, new: 2 },
         Call::Dup2 { old: 104, new: 3 },
         Call::CloseFrom(4),
+        Call::UnshareNet,
         Call::Umask(0),
         Call::Mount { source: None, target: p("/"), fstype: None, flags: MsFlags::MS_REC | MsFlags::MS_PRIVATE, data: None },
         fresh("tmpfs", "/tmp", ns | nd, Some("mode=0755")),
@@ -95,8 +96,8 @@ fn whole_sequence_in_order() {
         link("/proc/self/fd/2", "/dev/stderr"),
         link("pts/ptmx", "/dev/ptmx"),
         mkdir("/dev/pts", 0o755),
-        fresh("devpts", "/dev/pts", ns | ne, Some("newinstance,ptmxmode=0666,mode=0620")),
         mkdir("/dev/shm", 0o1777),
+        fresh("devpts", "/dev/pts", ns | ne, Some("newinstance,ptmxmode=0666,mode=0620")),
         fresh("tmpfs", "/dev/shm", ns | nd | ne, Some("mode=1777")),
         mkdir("/proc", 0o555),
         fresh("proc", "/proc", ns | nd | ne, None),
@@ -118,6 +119,7 @@ fn no_loopback_without_a_private_network() {
         let sys = RecordingSys::new();
         run(&sys, net).unwrap();
         assert!(!sys.calls().contains(&Call::LoopbackUp));
+        assert_eq!(sys.calls().contains(&Call::UnshareNet), net == NetMode::None);
         assert_eq!(sys.calls().last(), Some(&Call::Sethostname("db-1".into())));
     }
 }

@@ -34,6 +34,7 @@ pub enum Call {
     Unlink(PathBuf),
     Rmdir(PathBuf),
     Sethostname(String),
+    UnshareNet,
     LoopbackUp,
 }
 
@@ -158,6 +159,9 @@ impl Sys for RecordingSys {
     }
     fn rmdir(&self, path: &Path) -> Result<(), Errno> {
         self.record(Call::Rmdir(pb(path)))
+    }
+    fn unshare_net(&self) -> Result<(), Errno> {
+        self.record(Call::UnshareNet)
     }
     fn sethostname(&self, name: &str) -> Result<(), Errno> {
         self.record(Call::Sethostname(name.to_owned()))

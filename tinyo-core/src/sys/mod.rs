@@ -59,6 +59,9 @@ pub trait Sys {
     fn unlink(&self, path: &Path) -> Result<(), Errno>;
     /// `rmdir(path)`.
     fn rmdir(&self, path: &Path) -> Result<(), Errno>;
+    /// `unshare(CLONE_NEWNET)`: a network namespace of the container's own, made by PID 1 in
+    /// parallel with other containers rather than serially in the zygote's `clone3`.
+    fn unshare_net(&self) -> Result<(), Errno>;
     /// `sethostname(name)`.
     fn sethostname(&self, name: &str) -> Result<(), Errno>;
     /// Set `IFF_UP` on `lo` (`socket` + `ioctl(SIOCGIFFLAGS/SIOCSIFFLAGS)`); the error names the call.

@@ -148,6 +148,10 @@ impl Sys for RealSys {
         Errno::result(unsafe { libc::rmdir(c.as_ptr()) }).map(drop)
     }
 
+    fn unshare_net(&self) -> Result<(), Errno> {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+    }
+
     fn sethostname(&self, name: &str) -> Result<(), Errno> {
         nix::unistd::sethostname(name)
     }
