@@ -7,7 +7,7 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::error::SetupError;
 use crate::report::{BodyReport, Report};
-use crate::setup::{self, InheritedFds, Spec, REPORT_FD};
+use crate::setup::{self, InheritedFds, Limits, Spec, REPORT_FD};
 use crate::sys::real::{self, Forked, SharedPage, SingleThreaded};
 use crate::sys::{RealSys, Sys};
 
@@ -67,7 +67,65 @@ pub fn run(proof: SingleThreaded, spec: &Spec, io: ChildIo, body: &dyn Fn() -> R
         Ok(umask) => umask,
         Err(e) => send(report_fd, &Report::SetupFailed(e)),
     };
+    start_body(proof, spec.limits, umask, body)
+}
 
+/// The fds of a warm container, which sets itself up before it knows its test.
+#[derive(Debug)]
+pub struct WarmIo {
+    /// Where the zygote sends the assignment: a test id and its stdout, stderr and report fds.
+    pub ctl: OwnedFd,
+    /// `/dev/null`, for fd 0.
+    pub stdin: OwnedFd,
+    /// A pidfd of the harness, to close the death-signal race.
+    pub parent: OwnedFd,
+}
+
+/// What a warm container runs once assigned: the test's limits and body.
+pub type Assigned = (Limits, Box<dyn Fn() -> Result<(), String>>);
+
+/// Run as PID 1 of a *warm* container: do the whole setup of `spec` ahead, wait for the
+/// zygote to assign a test (`assign(id)` gives its limits and body), then run it as
+/// [`run`] does. A setup failure is reported once assigned, to that test.
+pub fn run_warm(proof: SingleThreaded, spec: &Spec, io: WarmIo, assign: &dyn Fn(u32) -> Option<Assigned>) -> ! {
+    let sys = RealSys;
+    if setup::arm_death_signal(&sys, io.parent.as_fd()).is_err() {
+        real::exit_now(1);
+    }
+    drop(io.parent);
+    // Hold nothing of the harness's while waiting (its stdout and stderr included).
+    for target in 0..3 {
+        let _ = sys.dup2(io.stdin.as_raw_fd(), target);
+    }
+    let built = setup::build(&sys, spec);
+    let mut buf = [0u8; 16];
+    let Ok(Some((n, fds))) = real::recv_with_fds(io.ctl.as_fd(), &mut buf) else {
+        // The zygote is gone: the run is over.
+        real::exit_now(0)
+    };
+    let (Some(id), Ok::<[OwnedFd; 3], _>([stdout, stderr, report])) = (crate::wire::Reader::new(&buf[..n]).u32(), fds.try_into()) else {
+        real::exit_now(1)
+    };
+    let fds = InheritedFds { stdin: io.stdin.as_raw_fd(), stdout: stdout.as_raw_fd(), stderr: stderr.as_raw_fd(), report: report.as_raw_fd() };
+    if let Err(e) = setup::move_fds(&sys, fds) {
+        send(report.as_fd(), &Report::SetupFailed(e));
+    }
+    for fd in [io.stdin, io.ctl, stdout, stderr, report] {
+        real::forget_fd(fd);
+    }
+    let report_fd = real::borrow_fd(REPORT_FD);
+    let umask = match built {
+        Ok(umask) => umask,
+        Err(e) => send(report_fd, &Report::SetupFailed(e)),
+    };
+    let Some((limits, body)) = assign(id) else { real::exit_now(70) };
+    start_body(proof, limits, umask, &*body)
+}
+
+/// Fork the body as PID 2 and reap until it exits; report; exit.
+fn start_body(proof: SingleThreaded, limits: Limits, umask: nix::sys::stat::Mode, body: &dyn Fn() -> Result<(), String>) -> ! {
+    let sys = RealSys;
+    let report_fd = real::borrow_fd(REPORT_FD);
     let page = match SharedPage::new(PAGE_LEN) {
         Ok(page) => page,
         Err(errno) => send(report_fd, &Report::SetupFailed(SetupError::Body { syscall: "mmap", errno })),
@@ -85,7 +143,7 @@ pub fn run(proof: SingleThreaded, spec: &Spec, io: ChildIo, body: &dyn Fn() -> R
             // body is an ordinary process of the container again: its /proc/self is its own
             // and it may ptrace its children. PID 1 stays out of its reach.
             let _ = nix::sys::prctl::set_dumpable(true);
-            if let Err(errno) = real::apply_limits(&spec.limits) {
+            if let Err(errno) = real::apply_limits(&limits) {
                 store(&BodyReport::Panicked { message: format!("tinyo: setrlimit for the test's limits: {errno:?} ({})", errno.desc()), location: None });
                 real::exit_now(1);
             }

@@ -93,6 +93,12 @@ pub fn setup<S: Sys>(sys: &S, spec: &Spec, fds: InheritedFds, parent: BorrowedFd
 /// [`REPORT_FD`], closing everything else. Until this returns `Ok`, the report channel is
 /// still at `fds.report`.
 pub fn install_fds<S: Sys>(sys: &S, fds: InheritedFds, parent: BorrowedFd<'_>) -> Result<(), SetupError> {
+    arm_death_signal(sys, parent)?;
+    move_fds(sys, fds)
+}
+
+/// Step 1: die with the harness.
+pub fn arm_death_signal<S: Sys>(sys: &S, parent: BorrowedFd<'_>) -> Result<(), SetupError> {
     // 1. Die with the harness. The parent that counts is the harness's main thread (the
     //    zygote cloned us with CLONE_PARENT), which lives as long as the harness. The harness
     //    may have died before the signal was armed: check it through its pidfd (getppid() is
@@ -103,7 +109,11 @@ pub fn install_fds<S: Sys>(sys: &S, fds: InheritedFds, parent: BorrowedFd<'_>) -
         Ok(false) => return Err(SetupError::ParentGone),
         Err(errno) => return Err(SetupError::DeathSignal { errno }),
     }
+    Ok(())
+}
 
+/// Step 2: stdio at 0–2 and the report channel at [`REPORT_FD`], every other fd closed.
+pub fn move_fds<S: Sys>(sys: &S, fds: InheritedFds) -> Result<(), SetupError> {
     // 2. stdio and the report channel at 0..=3, every other inherited fd closed (the
     //    zygote's socket, the harness's pidfd, anything the harness had open). First copy
     //    them above 9 so no dup2 clobbers one still needed.

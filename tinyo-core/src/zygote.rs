@@ -14,7 +14,7 @@ use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::init::ChildIo;
+use crate::init::{ChildIo, WarmIo};
 use crate::namespaces::Namespaces;
 use crate::outcome::Termination;
 use crate::userns::IdMaps;
@@ -26,6 +26,19 @@ use crate::wire::{Reader, Writer};
 /// What the zygote runs in each new container, as its PID 1: the request's id and the fds
 /// for it. Never returns.
 pub type Entry = fn(SingleThreaded, u32, ChildIo) -> !;
+
+/// What the zygote runs in a *warm* container, made ahead of the request that will use it:
+/// it sets itself up, then waits on its control socket for a test (see
+/// [`crate::init::run_warm`]). Never returns.
+pub type WarmEntry = fn(SingleThreaded, WarmIo) -> !;
+
+/// A warm container waiting in the zygote.
+#[derive(Debug)]
+struct Warm {
+    pid: Pid,
+    pidfd: OwnedFd,
+    ctl: OwnedFd,
+}
 
 /// Why the zygote could not start.
 #[derive(Debug, thiserror::Error)]
@@ -110,22 +123,24 @@ impl Zygote {
     /// Fork the zygote. Must be called while the process has one thread (at the top of `main`).
     /// `prepare` runs first in the zygote (single-threaded), e.g. to stage bind sources in
     /// its own mount namespace, which every container then starts from.
-    pub fn start(entry: Entry, prepare: fn(&SingleThreaded)) -> Result<Self, ZygoteError> {
+    pub fn start(entry: Entry, warm: Option<WarmEntry>, prepare: fn(&SingleThreaded)) -> Result<Self, ZygoteError> {
         let proof = SingleThreaded::check().ok_or(ZygoteError::Threaded)?;
         let harness = nix::unistd::getpid();
         let (ours, theirs) = real::seqpacket_pair().map_err(|errno| ZygoteError::Sys { syscall: "socketpair", errno })?;
         match real::fork(&proof).map_err(|errno| ZygoteError::Sys { syscall: "fork", errno })? {
             Forked::Child(proof) => {
                 drop(ours);
-                serve(proof, theirs, harness, entry, prepare)
+                serve(proof, theirs, harness, entry, warm, prepare)
             }
             Forked::Parent(pid) => Ok(Self { sock: Mutex::new(Some(ours)), pid }),
         }
     }
 
-    /// Start a container running request `id` in `namespaces`, with these fds.
-    pub fn spawn(&self, id: u32, namespaces: Namespaces, stdout: BorrowedFd<'_>, stderr: BorrowedFd<'_>, report: BorrowedFd<'_>) -> Result<Container, SpawnError> {
-        let request = Writer::new().u32(id).u32(namespaces.bits()).finish();
+    /// Start a container running request `id` in `namespaces`, with these fds. `poolable`:
+    /// the request's container is the one warm containers are made as (the zygote's
+    /// `WarmEntry` set it up), so a warm one may serve it.
+    pub fn spawn(&self, id: u32, namespaces: Namespaces, poolable: bool, stdout: BorrowedFd<'_>, stderr: BorrowedFd<'_>, report: BorrowedFd<'_>) -> Result<Container, SpawnError> {
+        let request = Writer::new().u32(id).u32(namespaces.bits()).u8(u8::from(poolable)).finish();
         let guard = self.sock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let sock = guard.as_ref().ok_or(SpawnError::ZygoteGone)?;
         real::send_with_fds(sock.as_fd(), &request, &[stdout, stderr, report])
@@ -158,7 +173,7 @@ impl Drop for Zygote {
     }
 }
 
-fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, prepare: fn(&SingleThreaded)) -> ! {
+fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, warm_entry: Option<WarmEntry>, prepare: fn(&SingleThreaded)) -> ! {
     // Die with the harness; it may already be gone.
     if RealSys.set_pdeathsig(Signal::SIGKILL).is_err() || nix::unistd::getppid() != harness {
         real::exit_now(1);
@@ -173,37 +188,80 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, prepa
             real::exit_now(1)
         }
     };
+    let warm_ns = Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
+    // One container made ahead: while the harness runs a test, the next one sets itself up.
+    let make_warm = || warm_entry.and_then(|w| clone_warm(&proof, w, warm_ns, &devnull, &parent, &maps).ok());
+    let mut warm = make_warm();
     let mut buf = [0u8; 64];
     loop {
         let (n, fds) = match real::recv_with_fds(sock.as_fd(), &mut buf) {
             Ok(Some(msg)) => msg,
-            Ok(None) | Err(_) => real::exit_now(0),
+            Ok(None) | Err(_) => {
+                // The run is over; a warm container left unused goes too.
+                if let Some(w) = warm.take() {
+                    let _ = real::pidfd_kill(w.pidfd.as_fd(), Signal::SIGKILL);
+                }
+                real::exit_now(0)
+            }
         };
         let mut r = Reader::new(&buf[..n]);
-        let (Some(id), Some(ns)) = (r.u32(), r.u32()) else { continue };
-        let Ok::<[OwnedFd; 3], _>([stdout, stderr, report]) = fds.try_into() else { continue };
+        let (Some(id), Some(ns), Some(poolable)) = (r.u32(), r.u32(), r.u8()) else { continue };
+        let Ok::<[OwnedFd; 3], _>(io) = fds.try_into() else { continue };
         let namespaces = Namespaces::from_bits_truncate(ns);
-        let reply = match clone_container(&proof, entry, id, namespaces, [stdout, stderr, report], &devnull, &parent, real::ParentOf::CallersParent, &maps) {
-            Ok((pid, pidfd)) => (pid.as_raw(), 0, 0, Some(pidfd)),
-            Err((stage, errno)) => (0, errno as i32, stage, None),
+        let mut reply = None;
+        if poolable == 1 && namespaces == warm_ns {
+            if let Some(w) = warm.take() {
+                let assignment = Writer::new().u32(id).finish();
+                let [a, b, c] = &io;
+                if real::send_with_fds(w.ctl.as_fd(), &assignment, &[a.as_fd(), b.as_fd(), c.as_fd()]).is_ok() {
+                    reply = Some((w.pid.as_raw(), 0, 0, Some(w.pidfd)));
+                } else {
+                    // It died waiting (it cannot have run anything): start cold instead.
+                    let _ = real::pidfd_kill(w.pidfd.as_fd(), Signal::SIGKILL);
+                }
+            }
+        }
+        let reply = match reply {
+            Some(r) => {
+                drop(io);
+                r
+            }
+            None => match clone_container(&proof, entry, id, namespaces, io, &devnull, &parent, real::ParentOf::CallersParent, &maps) {
+                Ok((pid, pidfd)) => (pid.as_raw(), 0, 0, Some(pidfd)),
+                Err((stage, errno)) => (0, errno as i32, stage, None),
+            },
         };
         let bytes = Writer::new().i32(reply.0).i32(reply.1).u8(reply.2).finish();
         let fds: Vec<BorrowedFd<'_>> = reply.3.iter().map(AsFd::as_fd).collect();
         if real::send_with_fds(sock.as_fd(), &bytes, &fds).is_err() {
             real::exit_now(0);
         }
-        // This request's fds (and the pidfd) are closed here, before the next clone, so no
+        // This request's fds (and the pidfd) are closed by now, before the next clone, so no
         // other container ever inherits them.
+        drop(reply);
+        if warm.is_none() && poolable == 1 {
+            warm = make_warm();
+        }
     }
 }
+
+/// Clone a warm container: set up ahead, waiting for a test on its control socket.
+fn clone_warm(proof: &SingleThreaded, warm: WarmEntry, namespaces: Namespaces, devnull: &OwnedFd, parent: &OwnedFd, maps: &IdMaps) -> Result<Warm, (u8, Errno)> {
+    let (ours, theirs) = real::seqpacket_pair().map_err(|e| (STAGE_CLONE, e))?;
+    let child = move |proof: SingleThreaded, stdin: OwnedFd, parent: OwnedFd| -> Cloned { warm(proof, WarmIo { ctl: theirs, stdin, parent }) };
+    let (pid, pidfd) = clone_with(proof, namespaces, devnull, parent, real::ParentOf::CallersParent, maps, child)?;
+    Ok(Warm { pid, pidfd, ctl: ours })
+}
+
+/// The parent's result of a clone: PID 1's pid and pidfd, or the stage and errno that
+/// failed. (The child's side never returns: its closure diverges into the container.)
+type Cloned = Result<(Pid, OwnedFd), (u8, Errno)>;
 
 /// Which step of [`clone_container`] failed.
 const STAGE_CLONE: u8 = 0;
 const STAGE_ID_MAP: u8 = 1;
 
 /// Clone a container running `entry(id)` with these fds; returns PID 1's pid and pidfd.
-/// With a user namespace, the child waits on a pipe until its id maps are written. In the
-/// child this never returns.
 #[allow(clippy::too_many_arguments)]
 fn clone_container(
     proof: &SingleThreaded,
@@ -216,6 +274,22 @@ fn clone_container(
     parent_of: real::ParentOf,
     maps: &IdMaps,
 ) -> Result<(Pid, OwnedFd), (u8, Errno)> {
+    let child = move |proof: SingleThreaded, stdin: OwnedFd, parent: OwnedFd| -> Cloned { entry(proof, id, ChildIo { stdin, stdout, stderr, report, parent }) };
+    clone_with(proof, namespaces, devnull, parent, parent_of, maps, child)
+}
+
+/// Clone a process into `namespaces` that runs `child(proof, stdin, parent)`. With a user
+/// namespace, the child waits on a pipe until its id maps are written, then takes the
+/// container's root ids. In the child this never returns.
+fn clone_with(
+    proof: &SingleThreaded,
+    namespaces: Namespaces,
+    devnull: &OwnedFd,
+    parent: &OwnedFd,
+    parent_of: real::ParentOf,
+    maps: &IdMaps,
+    child: impl FnOnce(SingleThreaded, OwnedFd, OwnedFd) -> Cloned,
+) -> Cloned {
     let sync = if namespaces.contains(Namespaces::USER) { Some(real::pipe().map_err(|e| (STAGE_CLONE, e))?) } else { None };
     match real::clone_into(proof, namespaces, parent_of).map_err(|e| (STAGE_CLONE, e))? {
         Forked::Child(proof) => {
@@ -231,7 +305,7 @@ fn clone_container(
                 (Ok(a), Ok(b)) => (a, b),
                 _ => real::exit_now(1),
             };
-            entry(proof, id, ChildIo { stdin, stdout, stderr, report, parent })
+            child(proof, stdin, parent)
         }
         Forked::Parent((pid, pidfd)) => {
             if let Some((ready, go)) = sync {

@@ -290,7 +290,7 @@ fn unavailable(failed_at: tinyo_core::diagnose::FailedAt) -> &'static Diagnosis 
 pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
     CONTEXT.get_or_init(|| Context::probe(compile_time_crate_dir));
     // Before anything can start a thread: the zygote must be forked from a single thread.
-    let zygote = Zygote::start(container_entry, stage_crate_dir).map_err(|e| e.to_string());
+    let zygote = Zygote::start(container_entry, Some(warm_entry), stage_crate_dir).map_err(|e| e.to_string());
 
     let (timeout_flag, unavailable_flag, argv) = match take_tinyo_flags(std::env::args_os().collect()) {
         Ok(split) => split,
@@ -405,7 +405,30 @@ pub(crate) fn container_entry(proof: SingleThreaded, id: u32, io: ChildIo) -> ! 
     let (Some(record), Some(context)) = (TESTS.get(id as usize), CONTEXT.get()) else {
         real::exit_now(70);
     };
-    let hostname = record.hostname.unwrap_or(DEFAULT_HOSTNAME);
+    let mut spec = spec_for(context, record.hostname.unwrap_or(DEFAULT_HOSTNAME), record.net);
+    spec.limits = Limits::new(record.memory, record.pids);
+    tinyo_core::init::run(proof, &spec, io, &body_of(record))
+}
+
+/// Whether a warm container (set up ahead, see [`warm_entry`]) can serve this test: it has
+/// the default hostname and network.
+pub(crate) fn poolable(record: &TestRecord) -> bool {
+    record.hostname.is_none() && record.net == NetMode::Loopback
+}
+
+/// PID 1 of a warm container: set up as for a [`poolable`] test, then run the one assigned.
+fn warm_entry(proof: SingleThreaded, io: tinyo_core::init::WarmIo) -> ! {
+    let Some(context) = CONTEXT.get() else { real::exit_now(70) };
+    let spec = spec_for(context, DEFAULT_HOSTNAME, NetMode::Loopback);
+    tinyo_core::init::run_warm(proof, &spec, io, &|id| {
+        let record = TESTS.get(id as usize)?;
+        let body: Box<dyn Fn() -> Result<(), String>> = Box::new(body_of(record));
+        Some((Limits::new(record.memory, record.pids), body))
+    })
+}
+
+/// The container spec for a test with this hostname and network.
+fn spec_for(context: &Context, hostname: &str, net: NetMode) -> Spec {
     let mut config = RootfsConfig::new(hostname);
     config.crate_dir = context.crate_dir.clone();
     config.crate_source = CRATE_SOURCE.get().cloned();
@@ -415,18 +438,21 @@ pub(crate) fn container_entry(proof: SingleThreaded, id: u32, io: ChildIo) -> ! 
     }
     // In a user namespace mknod is refused and sysfs needs a network namespace of its own.
     config.devices = DeviceMode::BindHost;
-    if record.net == NetMode::Host {
+    if net == NetMode::Host {
         config.sysfs = SysfsMode::HostBind;
     }
-    let mut spec = Spec::new(hostname, record.net, tinyo_rootfs::plan(&config, &context.facts));
-    spec.limits = Limits::new(record.memory, record.pids);
-    tinyo_core::init::run(proof, &spec, io, &|| {
+    Spec::new(hostname, net, tinyo_rootfs::plan(&config, &context.facts))
+}
+
+/// The body PID 2 runs: the test's environment, then its function.
+fn body_of(record: &'static TestRecord) -> impl Fn() -> Result<(), String> {
+    move || {
         // PID 2 is single-threaded here: setting the environment is sound.
         for (key, value) in record.env {
             std::env::set_var(key, value);
         }
         (record.body)()
-    })
+    }
 }
 
 #[cfg(test)]

@@ -24,9 +24,9 @@ pub(crate) enum Launcher<'a> {
 }
 
 impl Launcher<'_> {
-    fn spawn(&self, id: u32, ns: Namespaces, out: &OwnedFd, err: &OwnedFd, report: &OwnedFd) -> Result<Container, SpawnError> {
+    fn spawn(&self, id: u32, ns: Namespaces, poolable: bool, out: &OwnedFd, err: &OwnedFd, report: &OwnedFd) -> Result<Container, SpawnError> {
         match self {
-            Self::Zygote(z) => z.spawn(id, ns, out.as_fd(), err.as_fd(), report.as_fd()),
+            Self::Zygote(z) => z.spawn(id, ns, poolable, out.as_fd(), err.as_fd(), report.as_fd()),
             Self::Direct(proof) => zygote::spawn_direct(proof, container_entry, id, ns, out.as_fd(), err.as_fd(), report.as_fd()),
         }
     }
@@ -90,7 +90,7 @@ fn execute_inner(launcher: &Launcher<'_>, id: usize, record: &TestRecord, timeou
         (Some(r), w, w2)
     };
     let id = u32::try_from(id).map_err(|_| RunError::Io("tinyo: too many tests".to_owned()))?;
-    let container = launcher.spawn(id, namespaces(record.net), &out_w, &err_w, &report_w).map_err(RunError::Spawn)?;
+    let container = launcher.spawn(id, namespaces(record.net), crate::poolable(record), &out_w, &err_w, &report_w).map_err(RunError::Spawn)?;
     // Only the container holds the write ends now: end of file means it is gone.
     drop((out_w, err_w, report_w));
 
