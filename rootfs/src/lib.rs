@@ -35,14 +35,16 @@ pub const OLD_ROOT: &str = "/.oldroot";
 /// Staging directory for generated files, removed before the body runs.
 pub const STAGING: &str = "/.tinyo";
 
-/// Where [`staging_plan`] puts the crate directory, in the zygote's own mount namespace.
-pub const STAGED_CRATE: &str = "/tmp/crate";
+/// Where [`staging_plan`] puts the crate directory, in the zygote's minimal root.
+pub const STAGED_CRATE: &str = "/.staged/crate";
 
-/// Where [`staging_plan`] builds the `/dev` template (nodes, links, `pts` and `shm` mount points).
-pub const STAGED_DEV: &str = "/tmp/dev";
+/// Where [`staging_plan`] builds the `/dev` template (nodes, links, `pts` and `shm` mount
+/// points), in the zygote's minimal root.
+pub const STAGED_DEV: &str = "/dev";
 
-/// Where [`staging_plan`] writes `<hostname>/hostname` and `<hostname>/hosts`.
-pub const STAGED_ETC: &str = "/tmp/etc";
+/// Where [`staging_plan`] writes `<hostname>/hostname` and `<hostname>/hosts`, in the
+/// zygote's minimal root.
+pub const STAGED_ETC: &str = "/.staged/etc";
 
 /// The host's system directories a container sees read-only, when they exist.
 pub const SYSTEM_DIRS: [&str; 7] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"];
@@ -182,6 +184,10 @@ pub struct RootfsConfig {
     /// A directory with this hostname's `hostname` and `hosts` files ([`STAGED_ETC`]`/<name>`)
     /// to bind instead of writing them.
     pub etc_source: Option<PathBuf>,
+    /// The host's view is the zygote's staged minimal root (see [`staging_plan`]): its mounts
+    /// are private already and its bind sources read-only, so the binds of them inherit
+    /// read-only and no propagation needs changing.
+    pub staged: bool,
     /// How `/sys` is provided.
     pub sysfs: SysfsMode,
     /// How device nodes are made.
@@ -197,6 +203,7 @@ impl RootfsConfig {
             crate_source: None,
             dev_source: None,
             etc_source: None,
+            staged: false,
             sysfs: SysfsMode::Fresh,
             devices: DeviceMode::Mknod,
         }
@@ -340,8 +347,12 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     let mut steps = Vec::with_capacity(64);
     let old = |path: &Path| under(OLD_ROOT, path);
 
-    // 1. Nothing we mount may propagate back to the host.
-    steps.push(Step::MakePrivate { path: p("/") });
+    // 1. Nothing we mount may propagate back to the host (a staged root is private already).
+    if !config.staged {
+        steps.push(Step::MakePrivate { path: p("/") });
+    }
+    // Binds of a staged root's read-only sources inherit read-only.
+    let ro = !config.staged;
 
     // 2. The new root: a tmpfs over the scratch directory, entered at once. The old root is
     //    parked under it so every host path stays reachable as a bind source.
@@ -363,7 +374,7 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
         }
     }
     for dir in &dirs {
-        steps.push(Step::Bind { src: old(dir), dst: dir.clone(), recursive: true, readonly: true });
+        steps.push(Step::Bind { src: old(dir), dst: dir.clone(), recursive: true, readonly: ro });
     }
 
     // 4. The container's own /etc/hostname and /etc/hosts: staged in the new root, bound
@@ -376,7 +387,7 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     if let (true, Some(source)) = (etc_is_bound, &config.etc_source) {
         for (name, _, exists) in &generated {
             if *exists {
-                steps.push(Step::Bind { src: old(&source.join(name)), dst: Path::new("/etc").join(name), recursive: false, readonly: true });
+                steps.push(Step::Bind { src: old(&source.join(name)), dst: Path::new("/etc").join(name), recursive: false, readonly: ro });
             }
         }
     } else if etc_is_bound {
@@ -421,7 +432,7 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
                     }
                 }
                 let source = config.crate_source.as_deref().unwrap_or(crate_dir);
-                steps.push(Step::Bind { src: old(source), dst: crate_dir.clone(), recursive: true, readonly: true });
+                steps.push(Step::Bind { src: old(source), dst: crate_dir.clone(), recursive: true, readonly: ro || config.crate_source.is_none() });
             }
         }
     }
@@ -431,7 +442,7 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     //    writes to a device), or built here on a tmpfs.
     steps.push(Step::Mkdir { path: p("/dev"), mode: 0o755 });
     match &config.dev_source {
-        Some(source) => steps.push(Step::Bind { src: old(source), dst: p("/dev"), recursive: false, readonly: true }),
+        Some(source) => steps.push(Step::Bind { src: old(source), dst: p("/dev"), recursive: false, readonly: ro }),
         None => {
             steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p("/dev"), flags: MountFlags::NOSUID | MountFlags::NOEXEC, data: "mode=0755".into() });
             dev_nodes(&mut steps, Path::new("/dev"), config.devices, &old);
@@ -458,7 +469,9 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
 
     // 9. Let go of the host: the old root can no longer propagate, then it is detached and
     //    its mount point removed, so nothing of the host is reachable but the binds.
-    steps.push(Step::MakeSlave { path: p(OLD_ROOT) });
+    if !config.staged {
+        steps.push(Step::MakeSlave { path: p(OLD_ROOT) });
+    }
     steps.push(Step::Detach { path: p(OLD_ROOT) });
     steps.push(Step::RemoveDir { path: p(OLD_ROOT) });
 
@@ -484,37 +497,64 @@ fn dev_nodes(steps: &mut Vec<Step>, dev: &Path, devices: DeviceMode, old: &dyn F
     }
 }
 
-/// Work done once, by real root, in a private mount namespace of its own (the zygote's),
-/// that every container then binds from, on a fresh tmpfs over [`SCRATCH`]:
+/// Work done once, by real root, in a private mount namespace of its own (the zygote's):
+/// build a minimal root on a tmpfs over [`SCRATCH`] and `pivot_root` into it, so that every
+/// container cloned from there copies a handful of mounts instead of the host's whole table,
+/// and binds read-only sources. It holds:
 ///
+/// * the host's system directories of `facts`, bound read-only, and `/proc` and `/sys`
+///   (whole and visible, as the kernel requires before a user namespace mounts its own);
+/// * an empty `/tmp`, where each container mounts its own root;
+/// * a `/dev` template at [`STAGED_DEV`] with real device nodes (a user namespace may not
+///   `mknod`), read-only, instead of six binds per container;
 /// * the crate directory at [`STAGED_CRATE`], reached through `handle` (an `O_PATH` fd's
 ///   `/proc/self/fd/N`, opened before anything was mounted), so that no ancestor of the real
 ///   path (a `0700` home, `/root`) needs to be traversable by a container's unprivileged root;
-/// * a `/dev` template at [`STAGED_DEV`] with real device nodes (a user namespace may not
-///   `mknod`), instead of six binds per container;
-/// * `hostname` and `hosts` for each of `hostnames` under [`STAGED_ETC`].
+/// * `hostname` and `hosts` for each of `hostnames` under [`STAGED_ETC`], read-only.
 ///
-/// The applier must run with umask 0.
-pub fn staging_plan(handle: Option<&Path>, hostnames: &[&str]) -> Vec<Step> {
+/// Containers then plan with [`RootfsConfig::staged`]. The applier must run with umask 0.
+pub fn staging_plan(handle: Option<&Path>, hostnames: &[&str], facts: &HostFacts) -> Vec<Step> {
+    let at = |path: &str| under(SCRATCH, Path::new(path));
     let mut steps = vec![
         Step::MakePrivate { path: p("/") },
         Step::Mount { fstype: FsType::Tmpfs, target: p(SCRATCH), flags: MountFlags::NOSUID, data: "mode=0755".into() },
     ];
-    if let Some(handle) = handle {
-        steps.push(Step::Mkdir { path: p(STAGED_CRATE), mode: 0o755 });
-        steps.push(Step::Bind { src: handle.to_path_buf(), dst: p(STAGED_CRATE), recursive: true, readonly: true });
+    for (path, kind) in &facts.system {
+        if *kind == EntryKind::Dir {
+            steps.push(Step::Mkdir { path: under(SCRATCH, path), mode: 0o755 });
+            steps.push(Step::Bind { src: path.clone(), dst: under(SCRATCH, path), recursive: true, readonly: true });
+        }
     }
-    steps.push(Step::Mkdir { path: p(STAGED_DEV), mode: 0o755 });
-    dev_nodes(&mut steps, Path::new(STAGED_DEV), DeviceMode::Mknod, &|path: &Path| path.to_path_buf());
-    steps.push(Step::Mkdir { path: Path::new(STAGED_DEV).join("pts"), mode: 0o755 });
-    steps.push(Step::Mkdir { path: Path::new(STAGED_DEV).join("shm"), mode: 0o1777 });
-    steps.push(Step::Mkdir { path: p(STAGED_ETC), mode: 0o755 });
+    for fs in ["/proc", "/sys"] {
+        steps.push(Step::Mkdir { path: at(fs), mode: 0o555 });
+        steps.push(Step::Bind { src: p(fs), dst: at(fs), recursive: false, readonly: false });
+    }
+    steps.push(Step::Mkdir { path: at("/tmp"), mode: 0o755 });
+    let dev = at(STAGED_DEV);
+    steps.push(Step::Mkdir { path: dev.clone(), mode: 0o755 });
+    dev_nodes(&mut steps, &dev, DeviceMode::Mknod, &|path: &Path| path.to_path_buf());
+    steps.push(Step::Mkdir { path: dev.join("pts"), mode: 0o755 });
+    steps.push(Step::Mkdir { path: dev.join("shm"), mode: 0o1777 });
+    steps.push(Step::Bind { src: dev.clone(), dst: dev, recursive: false, readonly: true });
+    steps.push(Step::Mkdir { path: at("/.staged"), mode: 0o755 });
+    if let Some(handle) = handle {
+        steps.push(Step::Mkdir { path: at(STAGED_CRATE), mode: 0o755 });
+        steps.push(Step::Bind { src: handle.to_path_buf(), dst: at(STAGED_CRATE), recursive: true, readonly: true });
+    }
+    let etc = at(STAGED_ETC);
+    steps.push(Step::Mkdir { path: etc.clone(), mode: 0o755 });
     for name in hostnames {
-        let dir = Path::new(STAGED_ETC).join(name);
+        let dir = etc.join(name);
         steps.push(Step::Mkdir { path: dir.clone(), mode: 0o755 });
         steps.push(Step::WriteFile { path: dir.join("hostname"), contents: format!("{name}\n").into_bytes(), mode: 0o644 });
         steps.push(Step::WriteFile { path: dir.join("hosts"), contents: etc_hosts(name).into_bytes(), mode: 0o644 });
     }
+    steps.push(Step::Bind { src: etc.clone(), dst: etc, recursive: false, readonly: true });
+    // Enter it: pivot_root(".", ".") stacks the old root on the new one; detach it.
+    steps.push(Step::Chdir { path: p(SCRATCH) });
+    steps.push(Step::PivotRoot { new_root: p("."), put_old: p(".") });
+    steps.push(Step::Detach { path: p(".") });
+    steps.push(Step::Chdir { path: p("/") });
     steps
 }
 

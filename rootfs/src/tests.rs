@@ -182,32 +182,45 @@ fn mount_flags_debug_lists_names() {
 fn staged_crate_dir_is_bound_from_the_staging_area() {
     let mut config = RootfsConfig::new("t").with_crate_dir("/root/app");
     config.crate_source = Some(p(STAGED_CRATE));
+    config.staged = true;
     let steps = plan(&config, &debian());
-    assert!(steps.contains(&ro_bind("/.oldroot/tmp/crate", "/root/app", true)), "{steps:#?}");
-    let staging = staging_plan(Some(Path::new("/proc/self/fd/7")), &["db-1"]);
+    assert!(steps.contains(&Step::Bind { src: p("/.oldroot/.staged/crate"), dst: p("/root/app"), recursive: true, readonly: false }), "{steps:#?}");
+    let staging = staging_plan(Some(Path::new("/proc/self/fd/7")), &["db-1"], &debian());
     assert_eq!(
-        staging[..4],
+        staging[..6],
         [
             Step::MakePrivate { path: p("/") },
             mount(FsType::Tmpfs, "/tmp", NS, "mode=0755"),
-            mkdir("/tmp/crate", 0o755),
-            ro_bind("/proc/self/fd/7", "/tmp/crate", true),
+            mkdir("/tmp/usr", 0o755),
+            ro_bind("/usr", "/tmp/usr", true),
+            mkdir("/tmp/etc", 0o755),
+            ro_bind("/etc", "/tmp/etc", true),
         ]
     );
+    assert!(staging.contains(&Step::Bind { src: p("/proc"), dst: p("/tmp/proc"), recursive: false, readonly: false }));
     assert!(staging.contains(&Step::Mknod { path: p("/tmp/dev/null"), major: 1, minor: 3, mode: 0o666 }));
     assert!(staging.contains(&symlink("pts/ptmx", "/tmp/dev/ptmx")));
-    assert!(staging.contains(&Step::WriteFile { path: p("/tmp/etc/db-1/hostname"), contents: b"db-1\n".to_vec(), mode: 0o644 }));
+    assert!(staging.contains(&ro_bind("/proc/self/fd/7", "/tmp/.staged/crate", true)));
+    assert!(staging.contains(&Step::WriteFile { path: p("/tmp/.staged/etc/db-1/hostname"), contents: b"db-1\n".to_vec(), mode: 0o644 }));
+    assert_eq!(
+        staging[staging.len() - 4..],
+        [Step::Chdir { path: p("/tmp") }, Step::PivotRoot { new_root: p("."), put_old: p(".") }, Step::Detach { path: p(".") }, Step::Chdir { path: p("/") }]
+    );
 }
 
 #[test]
 fn staged_dev_and_etc_are_bound_not_built() {
     let mut config = RootfsConfig::new("db-1");
     config.dev_source = Some(p(STAGED_DEV));
-    config.etc_source = Some(p("/tmp/etc/db-1"));
+    config.etc_source = Some(p("/.staged/etc/db-1"));
+    config.staged = true;
     let steps = plan(&config, &debian());
-    assert!(steps.contains(&ro_bind("/.oldroot/tmp/dev", "/dev", false)));
-    assert!(steps.contains(&ro_bind("/.oldroot/tmp/etc/db-1/hostname", "/etc/hostname", false)));
-    assert!(steps.contains(&ro_bind("/.oldroot/tmp/etc/db-1/hosts", "/etc/hosts", false)));
+    let bind = |src: &str, dst: &str, recursive| Step::Bind { src: p(src), dst: p(dst), recursive, readonly: false };
+    assert!(steps.contains(&bind("/.oldroot/dev", "/dev", false)));
+    assert!(steps.contains(&bind("/.oldroot/.staged/etc/db-1/hostname", "/etc/hostname", false)));
+    assert!(steps.contains(&bind("/.oldroot/.staged/etc/db-1/hosts", "/etc/hosts", false)));
+    assert!(steps.contains(&bind("/.oldroot/usr", "/usr", true)), "staged sources are read-only already");
+    assert!(!steps.iter().any(|s| matches!(s, Step::MakePrivate { .. } | Step::MakeSlave { .. })), "a staged root is private");
     assert!(!steps.iter().any(|s| matches!(s, Step::Mknod { .. } | Step::WriteFile { .. } | Step::CreateFile { .. })), "{steps:#?}");
     assert!(steps.contains(&mount(FsType::Devpts, "/dev/pts", NS | NE, "newinstance,ptmxmode=0666,mode=0620")));
 }

@@ -66,11 +66,18 @@ fn a_masked_proc_path() {
         eprintln!("skipped: masking /proc in a mount namespace of our own needs root; the suite is not running as root");
         return;
     }
-    let out = Command::new("unshare")
-        .args(["--mount", "sh", "-c", "mount -t tmpfs tmpfs /proc/sys/fs && exec \"$0\" hangs_", FIXTURE])
-        .output()
-        .unwrap();
+    let masked = |cmd: &str| {
+        Command::new("unshare")
+            .args(["--mount", "sh", "-c", &format!("mount -t tmpfs tmpfs /proc/sys/fs && exec {cmd} \"$0\" hangs_"), FIXTURE])
+            .output()
+            .unwrap()
+    };
+    // Unprivileged, the containers need a fully visible /proc: refused, and said why.
+    let out = masked("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all");
     assert_diagnosed(&out, "parts of /proc or /sys are masked (/proc/sys/fs)", "systempaths=unconfined");
+    // As root, the zygote's staged root binds /proc whole, so the mask does not get in the way.
+    let out = masked("");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
 #[test]

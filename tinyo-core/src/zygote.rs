@@ -32,6 +32,9 @@ pub type Entry = fn(SingleThreaded, u32, ChildIo) -> !;
 /// [`crate::init::run_warm`]). Never returns.
 pub type WarmEntry = fn(SingleThreaded, WarmIo) -> !;
 
+/// How many warm containers the zygote keeps ready.
+const WARM_POOL: usize = 1;
+
 /// A warm container waiting in the zygote.
 #[derive(Debug)]
 struct Warm {
@@ -178,7 +181,6 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, warm_
     if RealSys.set_pdeathsig(Signal::SIGKILL).is_err() || nix::unistd::getppid() != harness {
         real::exit_now(1);
     }
-    prepare(&proof);
     let (euid, egid) = real::effective_ids();
     let maps = IdMaps::for_caller(euid, egid, real::in_init_userns());
     let (parent, devnull) = match (real::pidfd_open(harness), real::open_devnull()) {
@@ -188,17 +190,28 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, warm_
             real::exit_now(1)
         }
     };
+    // Last: it may change what this process's paths mean.
+    prepare(&proof);
     let warm_ns = Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
-    // One container made ahead: while the harness runs a test, the next one sets itself up.
+    // Containers made ahead: while the harness runs a test, the next ones set themselves up.
     let make_warm = || warm_entry.and_then(|w| clone_warm(&proof, w, warm_ns, &devnull, &parent, &maps).ok());
-    let mut warm = make_warm();
+    let mut warm: std::collections::VecDeque<Warm> = std::collections::VecDeque::with_capacity(WARM_POOL);
+    let top_up = |pool: &mut std::collections::VecDeque<Warm>| {
+        while pool.len() < WARM_POOL {
+            match make_warm() {
+                Some(w) => pool.push_back(w),
+                None => break,
+            }
+        }
+    };
+    top_up(&mut warm);
     let mut buf = [0u8; 64];
     loop {
         let (n, fds) = match real::recv_with_fds(sock.as_fd(), &mut buf) {
             Ok(Some(msg)) => msg,
             Ok(None) | Err(_) => {
-                // The run is over; a warm container left unused goes too.
-                if let Some(w) = warm.take() {
+                // The run is over; warm containers left unused go too.
+                for w in warm.drain(..) {
                     let _ = real::pidfd_kill(w.pidfd.as_fd(), Signal::SIGKILL);
                 }
                 real::exit_now(0)
@@ -210,7 +223,7 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, warm_
         let namespaces = Namespaces::from_bits_truncate(ns);
         let mut reply = None;
         if poolable == 1 && namespaces == warm_ns {
-            if let Some(w) = warm.take() {
+            if let Some(w) = warm.pop_front() {
                 let assignment = Writer::new().u32(id).finish();
                 let [a, b, c] = &io;
                 if real::send_with_fds(w.ctl.as_fd(), &assignment, &[a.as_fd(), b.as_fd(), c.as_fd()]).is_ok() {
@@ -239,8 +252,8 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, warm_
         // This request's fds (and the pidfd) are closed by now, before the next clone, so no
         // other container ever inherits them.
         drop(reply);
-        if warm.is_none() && poolable == 1 {
-            warm = make_warm();
+        if poolable == 1 {
+            top_up(&mut warm);
         }
     }
 }

@@ -178,7 +178,8 @@ pub(crate) fn stage_crate_dir(proof: &SingleThreaded) {
     hostnames.sort_unstable();
     hostnames.dedup();
     let umask = real::RealSys.umask(nix::sys::stat::Mode::empty());
-    let staged = tinyo_core::setup::apply(&real::RealSys, &tinyo_rootfs::staging_plan(handle_path.as_deref(), &hostnames));
+    let Some(context) = CONTEXT.get() else { return };
+    let staged = tinyo_core::setup::apply(&real::RealSys, &tinyo_rootfs::staging_plan(handle_path.as_deref(), &hostnames, &context.facts));
     real::RealSys.umask(umask);
     match staged {
         Ok(()) => {
@@ -188,7 +189,8 @@ pub(crate) fn stage_crate_dir(proof: &SingleThreaded) {
             let _ = STAGED.set(());
         }
         Err(e) => {
-            // Leave the namespace as it was, so containers can still bind the real paths.
+            // Leave the namespace as it was (unless the pivot itself half-happened, which
+            // leaves nothing to undo), so containers can still bind the real paths.
             let _ = real::RealSys.umount_detach(std::path::Path::new(tinyo_rootfs::SCRATCH));
             eprintln!("tinyo: could not stage the containers' shared files ({e}); each container makes its own");
         }
@@ -435,6 +437,7 @@ fn spec_for(context: &Context, hostname: &str, net: NetMode) -> Spec {
     if STAGED.get().is_some() {
         config.dev_source = Some(PathBuf::from(tinyo_rootfs::STAGED_DEV));
         config.etc_source = Some(std::path::Path::new(tinyo_rootfs::STAGED_ETC).join(hostname));
+        config.staged = true;
     }
     // In a user namespace mknod is refused and sysfs needs a network namespace of its own.
     config.devices = DeviceMode::BindHost;
