@@ -46,7 +46,7 @@ macro_rules! main {
 #[doc(hidden)]
 pub mod __private {
     pub use tinyo_core::NetMode;
-    pub use tinyo_harness::{linkme, run_main, run_stock, stock_init, IntoTestResult, ShouldPanic, TestRecord, TESTS};
+    pub use tinyo_harness::{linkme, run_main, run_stock, stock_init, IntoTestResult, ShouldPanic, TestRecord, User, TESTS};
 
     /// Run an `async fn` test body on a current-thread tokio runtime, inside the container.
     #[cfg(feature = "tokio")]

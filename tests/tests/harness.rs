@@ -222,3 +222,22 @@ fn crate_dirs_under_private_directories_and_tmp_are_reachable() {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{text}");
 }
+
+/// `user = …` needs more than one mapped id: rootless it fails, saying so.
+#[test]
+fn rootless_user_switching_fails_with_the_reason() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: this check drops from root to nobody; the suite is not running as root");
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(sibling_test_binary("users"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(101), "{text}");
+    assert!(text.contains("0 passed; 2 failed"), "{text}");
+    assert!(text.contains("rootless: only the container's root is mapped to your user"), "{text}");
+}

@@ -186,4 +186,10 @@ fn returns_ok() -> Result<(), std::io::Error> {
     Ok(())
 }
 
+#[isolated]
+fn root_inside_by_default() {
+    guard();
+    assert_eq!(nix::unistd::geteuid().as_raw(), 0);
+}
+
 tinyo::main!();

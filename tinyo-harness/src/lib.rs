@@ -66,6 +66,8 @@ pub struct TestRecord {
     pub memory: Option<u64>,
     /// `pids = N`.
     pub pids: Option<u64>,
+    /// `user = …`: the body runs as this user of the container.
+    pub user: Option<User>,
     /// `#[should_panic]`.
     pub should_panic: ShouldPanic,
     /// `CARGO_MANIFEST_DIR` of the crate the test is in, at compile time.
@@ -82,6 +84,46 @@ impl TestRecord {
             None => self.name.to_owned(),
         }
     }
+}
+
+/// `user = "name"` or `user = id` on an isolated test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[doc(hidden)]
+pub enum User {
+    /// A name from the container's `/etc/passwd`.
+    Name(&'static str),
+    /// A uid (its gid is taken equal).
+    Id(u32),
+}
+
+/// `(uid, gid)` of `name` in a passwd file's text.
+fn passwd_lookup(passwd: &str, name: &str) -> Option<(u32, u32)> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == name).then_some(())?;
+        let _password = fields.next()?;
+        Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+    })
+}
+
+/// Become `user` in PID 2, before the body: a failure is the test's setup failing, said
+/// plainly (the body then does not run).
+fn become_user(user: User) -> Result<(), String> {
+    let (uid, gid) = match user {
+        User::Id(id) => (id, id),
+        User::Name(name) => {
+            let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| format!("tinyo: user = \"{name}\": read /etc/passwd: {e}"))?;
+            passwd_lookup(&passwd, name).ok_or_else(|| format!("tinyo: user = \"{name}\": no such user in the container's /etc/passwd"))?
+        }
+    };
+    real::become_user(uid, gid).map_err(|(call, e)| {
+        let why = if real::effective_ids().0 == 0 && !real::in_init_userns() && e == nix::errno::Errno::EINVAL {
+            " (rootless: only the container's root is mapped to your user; ids other than 0 need tinyo to run as root)"
+        } else {
+            ""
+        };
+        format!("tinyo: run the test as uid {uid}, gid {gid}: {call}: {e:?} ({}){why}", e.desc())
+    })
 }
 
 /// `#[should_panic]` on an isolated test.
@@ -454,6 +496,9 @@ fn body_of(record: &'static TestRecord) -> impl Fn() -> Result<(), String> {
         for (key, value) in record.env {
             std::env::set_var(key, value);
         }
+        if let Some(user) = record.user {
+            become_user(user)?;
+        }
         (record.body)()
     }
 }
@@ -498,12 +543,20 @@ mod tests {
             env: &[],
             memory: None,
             pids: None,
+            user: None,
             should_panic: ShouldPanic::No,
             manifest_dir: "/",
             body: || Ok(()),
         };
         assert_eq!(rec("isolated").test_name(), "t");
         assert_eq!(rec("isolated::a::b").test_name(), "a::b::t");
+    }
+
+    #[test]
+    fn passwd_lookups() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+        assert_eq!(passwd_lookup(passwd, "nobody"), Some((65534, 65534)));
+        assert_eq!(passwd_lookup(passwd, "nob"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, ItemFn, Lit, LitStr, Meta, MetaNameValue, Token};
 
 /// The keys `#[isolated(...)]` accepts.
-pub(crate) const KEYS: &str = "hostname, timeout, net, env, memory, pids";
+pub(crate) const KEYS: &str = "hostname, timeout, net, env, memory, pids, user";
 
 /// How the container's network is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +15,13 @@ pub(crate) enum Net {
     Loopback,
     None,
     Host,
+}
+
+/// `user = …`, as given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum User {
+    Name(String),
+    Id(u32),
 }
 
 /// `#[should_panic]`, as given.
@@ -38,6 +45,8 @@ pub(crate) struct Test {
     pub(crate) memory: Option<u64>,
     /// `pids = 64`.
     pub(crate) pids: Option<u64>,
+    /// `user = "nobody"` or `user = 1000`.
+    pub(crate) user: Option<User>,
     /// `Some(reason)` when `#[ignore]` or `#[ignore = "reason"]` was given.
     pub(crate) ignore: Option<Option<String>>,
     pub(crate) should_panic: ShouldPanic,
@@ -64,6 +73,7 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
         env: Vec::new(),
         memory: None,
         pids: None,
+        user: None,
         ignore: None,
         should_panic: ShouldPanic::No,
     };
@@ -74,7 +84,7 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
             let mut seen: Vec<String> = Vec::new();
             for pair in pairs {
                 let key = pair.path.get_ident().map(ToString::to_string).unwrap_or_default();
-                let known = matches!(key.as_str(), "hostname" | "timeout" | "net" | "env" | "memory" | "pids");
+                let known = matches!(key.as_str(), "hostname" | "timeout" | "net" | "env" | "memory" | "pids" | "user");
                 if !known {
                     errors.push(err(pair.path.span(), format!("unknown key `{}` in #[isolated]; valid keys: {KEYS}", path_text(&pair.path))));
                     continue;
@@ -84,6 +94,24 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
                     continue;
                 }
                 seen.push(key.clone());
+                if key == "user" {
+                    match &pair.value {
+                        Expr::Lit(ExprLit { lit: Lit::Int(n), .. }) => match n.base10_parse::<u32>() {
+                            Ok(v) if v < 65_536 => test.user = Some(User::Id(v)),
+                            _ => errors.push(err(n.span(), "`user` ids go from 0 to 65535 (the ids a container maps)")),
+                        },
+                        Expr::Lit(ExprLit { lit: Lit::Str(name), .. }) => {
+                            let v = name.value();
+                            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
+                                errors.push(err(name.span(), format!("invalid user name `{v}`")));
+                            } else {
+                                test.user = Some(User::Name(v));
+                            }
+                        }
+                        other => errors.push(err(other.span(), "`user` takes a user name or id, e.g. user = \"nobody\" or user = 1000")),
+                    }
+                    continue;
+                }
                 if key == "pids" {
                     match &pair.value {
                         Expr::Lit(ExprLit { lit: Lit::Int(n), .. }) => match n.base10_parse::<u64>() {
@@ -303,7 +331,7 @@ mod tests {
 
     #[test]
     fn unknown_key_lists_the_valid_ones() {
-        assert_eq!(errors(quote!(hostnme = "x")), vec!["unknown key `hostnme` in #[isolated]; valid keys: hostname, timeout, net, env, memory, pids"]);
+        assert_eq!(errors(quote!(hostnme = "x")), vec!["unknown key `hostnme` in #[isolated]; valid keys: hostname, timeout, net, env, memory, pids, user"]);
     }
 
     #[test]
@@ -330,6 +358,11 @@ mod tests {
         assert!(parse_size("12").is_err() && parse_size("1T").is_err());
         assert_eq!(errors(quote!(pids = "64")), vec!["`pids` takes an integer, e.g. pids = 64"]);
         assert_eq!(errors(quote!(pids = 1)).len(), 1);
+        let t = parse(quote!(user = "nobody"), quote!(fn t() {})).unwrap();
+        assert_eq!(t.user, Some(User::Name("nobody".into())));
+        let t = parse(quote!(user = 1000), quote!(fn t() {})).unwrap();
+        assert_eq!(t.user, Some(User::Id(1000)));
+        assert_eq!(errors(quote!(user = 70000)).len(), 1);
     }
 
     #[test]

@@ -53,6 +53,11 @@ pub(crate) fn render(test: &Test) -> TokenStream {
     let env = test.env.iter().map(|(k, v)| quote!((#k, #v)));
     let memory = option(test.memory);
     let pids = option(test.pids);
+    let user = match &test.user {
+        None => quote!(::core::option::Option::None),
+        Some(crate::parse::User::Name(n)) => quote!(::core::option::Option::Some(::tinyo::__private::User::Name(#n))),
+        Some(crate::parse::User::Id(id)) => quote!(::core::option::Option::Some(::tinyo::__private::User::Id(#id))),
+    };
     let ignored = test.ignore.is_some();
     let ignore_reason = option(test.ignore.as_ref().and_then(Option::as_ref));
     let ignore_attr = match &test.ignore {
@@ -95,6 +100,7 @@ pub(crate) fn render(test: &Test) -> TokenStream {
             env: &[#(#env),*],
             memory: #memory,
             pids: #pids,
+            user: #user,
             ignored: #ignored,
             ignore_reason: #ignore_reason,
             should_panic: #should_panic,

@@ -1,7 +1,7 @@
 //! Every key and standard attribute together compiles.
 
 /// Doc comments survive.
-#[tinyo::isolated(hostname = "db-1", timeout = "250ms", net = "none", env = "A=1", env = "B=2", memory = "512M", pids = 32)]
+#[tinyo::isolated(hostname = "db-1", timeout = "250ms", net = "none", env = "A=1", env = "B=2", memory = "512M", pids = 32, user = "nobody")]
 #[ignore = "slow"]
 #[allow(clippy::unit_arg)]
 fn everything() {}

@@ -304,6 +304,15 @@ pub fn become_container_root(deny_setgroups: bool) -> Result<(), (&'static str, 
     nix::unistd::setresuid(root_u, root_u, root_u).map_err(|e| ("setresuid", e))
 }
 
+/// Become `uid`/`gid` (no supplementary groups where allowed): the body's `user = …`.
+pub fn become_user(uid: u32, gid: u32) -> Result<(), (&'static str, Errno)> {
+    let g = nix::unistd::Gid::from_raw(gid);
+    let u = nix::unistd::Uid::from_raw(uid);
+    let _ = nix::unistd::setgroups(&[]);
+    nix::unistd::setresgid(g, g, g).map_err(|e| ("setresgid", e))?;
+    nix::unistd::setresuid(u, u, u).map_err(|e| ("setresuid", e))
+}
+
 /// Whether this process is in the initial user namespace (its `uid_map` is the identity
 /// over every id).
 pub fn in_init_userns() -> bool {
