@@ -168,6 +168,30 @@ pub enum DeviceMode {
     BindHost,
 }
 
+/// An extra bind mount (`bind = "src:dst[:rw]"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindSpec {
+    /// Source, absolute, in the host's view (or the staged root's).
+    pub src: PathBuf,
+    /// Destination in the container, absolute.
+    pub dst: PathBuf,
+    /// `:rw`; read-only otherwise.
+    pub writable: bool,
+    /// The source is a directory (else a file: the destination is made a file).
+    pub is_dir: bool,
+}
+
+/// A file written into the container's root before the body runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSpec {
+    /// Absolute path in the container.
+    pub path: PathBuf,
+    /// Contents.
+    pub contents: Vec<u8>,
+    /// Permission bits.
+    pub mode: u32,
+}
+
 /// What the container's filesystem should look like.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -184,6 +208,16 @@ pub struct RootfsConfig {
     /// A directory with this hostname's `hostname` and `hosts` files ([`STAGED_ETC`]`/<name>`)
     /// to bind instead of writing them.
     pub etc_source: Option<PathBuf>,
+    /// Extra bind mounts, after the default view.
+    pub binds: Vec<BindSpec>,
+    /// Extra empty writable tmpfs mounts.
+    pub tmpfs: Vec<PathBuf>,
+    /// Files to write (after every mount, so they land in a tmpfs when under one).
+    pub files: Vec<FileSpec>,
+    /// Make `/` itself read-only at the end (mounts below it keep their own modes).
+    pub readonly_root: bool,
+    /// The body's working directory (default: the crate directory).
+    pub workdir: Option<PathBuf>,
     /// The host's view is the zygote's staged minimal root (see [`staging_plan`]): its mounts
     /// are private already and its bind sources read-only, so the binds of them inherit
     /// read-only and no propagation needs changing.
@@ -204,6 +238,11 @@ impl RootfsConfig {
             dev_source: None,
             etc_source: None,
             staged: false,
+            binds: Vec::new(),
+            tmpfs: Vec::new(),
+            files: Vec::new(),
+            readonly_root: false,
+            workdir: None,
             sysfs: SysfsMode::Fresh,
             devices: DeviceMode::Mknod,
         }
@@ -260,6 +299,20 @@ pub enum Step {
         minor: u32,
         /// Permission bits.
         mode: u32,
+    },
+    /// `mkdir -p`: each missing component, existing ones left alone.
+    MkdirAll {
+        /// Directory to create.
+        path: PathBuf,
+        /// Permission bits of the ones created.
+        mode: u32,
+    },
+    /// Make a mount read-only (`mount_setattr`), without touching its other flags.
+    MakeReadOnly {
+        /// Mount point.
+        path: PathBuf,
+        /// And every mount below it.
+        recursive: bool,
     },
     /// Create an empty regular file (a mount point for a file bind).
     CreateFile {
@@ -467,17 +520,51 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
         SysfsMode::HostBind => steps.push(Step::Bind { src: old(Path::new("/sys")), dst: p("/sys"), recursive: true, readonly: true }),
     }
 
-    // 9. Let go of the host: the old root can no longer propagate, then it is detached and
-    //    its mount point removed, so nothing of the host is reachable but the binds.
+    // Then let go of the host (step 10): the old root can no longer propagate, then it is
+    // detached and its mount point removed, so nothing of the host is reachable but the binds.
+    // 9. The test's own binds and tmpfs mounts, over the default view.
+    for bind in &config.binds {
+        if bind.is_dir {
+            steps.push(Step::MkdirAll { path: bind.dst.clone(), mode: 0o755 });
+        } else {
+            if let Some(parent) = bind.dst.parent() {
+                steps.push(Step::MkdirAll { path: parent.to_path_buf(), mode: 0o755 });
+            }
+            steps.push(Step::CreateFile { path: bind.dst.clone(), mode: 0o644 });
+        }
+        steps.push(Step::Bind { src: old(&bind.src), dst: bind.dst.clone(), recursive: true, readonly: !bind.writable });
+    }
+    for dir in &config.tmpfs {
+        steps.push(Step::MkdirAll { path: dir.clone(), mode: 0o755 });
+        steps.push(Step::Mount { fstype: FsType::Tmpfs, target: dir.clone(), flags: MountFlags::NOSUID | MountFlags::NODEV, data: "mode=1777".into() });
+    }
+
+    // 10. Let go of the host.
     if !config.staged {
         steps.push(Step::MakeSlave { path: p(OLD_ROOT) });
     }
     steps.push(Step::Detach { path: p(OLD_ROOT) });
     steps.push(Step::RemoveDir { path: p(OLD_ROOT) });
 
-    // 10. Start where `cargo test` starts: in the crate directory.
-    steps.push(Step::Chdir { path: workdir });
+    // 11. The test's inline files, then a read-only root if asked.
+    for file in &config.files {
+        if let Some(parent) = file.path.parent() {
+            steps.push(Step::MkdirAll { path: parent.to_path_buf(), mode: 0o755 });
+        }
+        steps.push(Step::WriteFile { path: file.path.clone(), contents: file.contents.clone(), mode: file.mode });
+    }
+    if config.readonly_root {
+        steps.push(Step::MakeReadOnly { path: p("/"), recursive: false });
+    }
+
+    // 12. Start where `cargo test` starts: in the crate directory (or the test's workdir).
+    steps.push(Step::Chdir { path: config.workdir.clone().unwrap_or(workdir) });
     steps
+}
+
+/// Where [`staging_plan`] puts the `index`th bind source, in the zygote's minimal root.
+pub fn staged_bind(index: usize) -> PathBuf {
+    PathBuf::from(format!("/.staged/binds/{index}"))
 }
 
 /// The device nodes and `/dev` links, under `dev`.
@@ -513,7 +600,7 @@ fn dev_nodes(steps: &mut Vec<Step>, dev: &Path, devices: DeviceMode, old: &dyn F
 /// * `hostname` and `hosts` for each of `hostnames` under [`STAGED_ETC`], read-only.
 ///
 /// Containers then plan with [`RootfsConfig::staged`]. The applier must run with umask 0.
-pub fn staging_plan(handle: Option<&Path>, hostnames: &[&str], facts: &HostFacts) -> Vec<Step> {
+pub fn staging_plan(handle: Option<&Path>, hostnames: &[&str], facts: &HostFacts, binds: &[(PathBuf, bool, bool)]) -> Vec<Step> {
     let at = |path: &str| under(SCRATCH, Path::new(path));
     let mut steps = vec![
         Step::MakePrivate { path: p("/") },
@@ -540,6 +627,19 @@ pub fn staging_plan(handle: Option<&Path>, hostnames: &[&str], facts: &HostFacts
     if let Some(handle) = handle {
         steps.push(Step::Mkdir { path: at(STAGED_CRATE), mode: 0o755 });
         steps.push(Step::Bind { src: handle.to_path_buf(), dst: at(STAGED_CRATE), recursive: true, readonly: true });
+    }
+    // The tests' bind sources (path, is a directory, bound writable by some test), by index.
+    if !binds.is_empty() {
+        steps.push(Step::Mkdir { path: at("/.staged/binds"), mode: 0o755 });
+    }
+    for (i, (src, is_dir, writable)) in binds.iter().enumerate() {
+        let dst = under(SCRATCH, &staged_bind(i));
+        if *is_dir {
+            steps.push(Step::Mkdir { path: dst.clone(), mode: 0o755 });
+        } else {
+            steps.push(Step::CreateFile { path: dst.clone(), mode: 0o644 });
+        }
+        steps.push(Step::Bind { src: src.clone(), dst, recursive: true, readonly: !writable });
     }
     let etc = at(STAGED_ETC);
     steps.push(Step::Mkdir { path: etc.clone(), mode: 0o755 });

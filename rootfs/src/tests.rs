@@ -185,7 +185,8 @@ fn staged_crate_dir_is_bound_from_the_staging_area() {
     config.staged = true;
     let steps = plan(&config, &debian());
     assert!(steps.contains(&Step::Bind { src: p("/.oldroot/.staged/crate"), dst: p("/root/app"), recursive: true, readonly: false }), "{steps:#?}");
-    let staging = staging_plan(Some(Path::new("/proc/self/fd/7")), &["db-1"], &debian());
+    let staging = staging_plan(Some(Path::new("/proc/self/fd/7")), &["db-1"], &debian(), &[(p("/var/out"), true, true)]);
+    assert!(staging.contains(&Step::Bind { src: p("/var/out"), dst: p("/tmp/.staged/binds/0"), recursive: true, readonly: false }));
     assert_eq!(
         staging[..6],
         [
@@ -223,4 +224,42 @@ fn staged_dev_and_etc_are_bound_not_built() {
     assert!(!steps.iter().any(|s| matches!(s, Step::MakePrivate { .. } | Step::MakeSlave { .. })), "a staged root is private");
     assert!(!steps.iter().any(|s| matches!(s, Step::Mknod { .. } | Step::WriteFile { .. } | Step::CreateFile { .. })), "{steps:#?}");
     assert!(steps.contains(&mount(FsType::Devpts, "/dev/pts", NS | NE, "newinstance,ptmxmode=0666,mode=0620")));
+}
+
+#[test]
+fn binds_tmpfs_files_readonly_root_and_workdir() {
+    let mut config = RootfsConfig::new("t").with_crate_dir("/w");
+    config.binds = vec![
+        BindSpec { src: p("/w/data"), dst: p("/srv/data"), writable: false, is_dir: true },
+        BindSpec { src: p("/var/out"), dst: p("/out"), writable: true, is_dir: true },
+        BindSpec { src: p("/w/app.conf"), dst: p("/opt/app/app.conf"), writable: false, is_dir: false },
+    ];
+    config.tmpfs = vec![p("/var/cache")];
+    config.files = vec![FileSpec { path: p("/opt/app/id"), contents: b"7".to_vec(), mode: 0o600 }];
+    config.readonly_root = true;
+    config.workdir = Some(p("/srv"));
+    let steps = plan(&config, &debian());
+    let first = steps.iter().position(|s| matches!(s, Step::MkdirAll { .. })).unwrap();
+    let tail: Vec<Step> = steps[first..].to_vec();
+    assert_eq!(
+        tail,
+        vec![
+            Step::MkdirAll { path: p("/srv/data"), mode: 0o755 },
+            ro_bind("/.oldroot/w/data", "/srv/data", true),
+            Step::MkdirAll { path: p("/out"), mode: 0o755 },
+            Step::Bind { src: p("/.oldroot/var/out"), dst: p("/out"), recursive: true, readonly: false },
+            Step::MkdirAll { path: p("/opt/app"), mode: 0o755 },
+            Step::CreateFile { path: p("/opt/app/app.conf"), mode: 0o644 },
+            ro_bind("/.oldroot/w/app.conf", "/opt/app/app.conf", true),
+            Step::MkdirAll { path: p("/var/cache"), mode: 0o755 },
+            mount(FsType::Tmpfs, "/var/cache", NS | ND, "mode=1777"),
+            Step::MakeSlave { path: p(OLD_ROOT) },
+            Step::Detach { path: p(OLD_ROOT) },
+            Step::RemoveDir { path: p(OLD_ROOT) },
+            Step::MkdirAll { path: p("/opt/app"), mode: 0o755 },
+            Step::WriteFile { path: p("/opt/app/id"), contents: b"7".to_vec(), mode: 0o600 },
+            Step::MakeReadOnly { path: p("/"), recursive: false },
+            Step::Chdir { path: p("/srv") },
+        ]
+    );
 }

@@ -189,7 +189,7 @@ fn the_end_to_end_and_escape_suites_pass_unprivileged() {
         eprintln!("skipped: this check drops from root to nobody; the suite is not running as root");
         return;
     }
-    for suite in ["isolated", "escapes"] {
+    for suite in ["isolated", "escapes", "filesystems"] {
         let bin = sibling_test_binary(suite);
         let out = Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])

@@ -192,6 +192,18 @@ fn apply_step<S: Sys>(sys: &S, step: &Step) -> Result<(), SetupError> {
         Step::Mknod { path, major, minor, mode } => {
             sys.mknod_char(path, Mode::from_bits_truncate(*mode), *major, *minor).map_err(create(path, "mknod"))
         }
+        Step::MkdirAll { path, mode } => {
+            let mut made = std::path::PathBuf::from("/");
+            for comp in path.components().skip(1) {
+                made.push(comp);
+                match sys.mkdir(&made, Mode::from_bits_truncate(*mode)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(errno) => return Err(SetupError::Create { path: made, syscall: "mkdir", errno }),
+                }
+            }
+            Ok(())
+        }
+        Step::MakeReadOnly { path, recursive } => make_readonly(sys, path, *recursive),
         Step::CreateFile { path, mode } => sys
             .write_file(path, &[], Mode::from_bits_truncate(*mode))
             .map_err(|(syscall, errno)| SetupError::Create { path: path.clone(), syscall, errno }),

@@ -28,7 +28,7 @@ use tinyo_core::sys::real::{self, SingleThreaded};
 use tinyo_core::sys::Sys as _;
 use tinyo_core::zygote::Zygote;
 use tinyo_core::{Limits, NetMode, Outcome, Spec};
-use tinyo_rootfs::{DeviceMode, HostFacts, RootfsConfig, SysfsMode};
+use tinyo_rootfs::{BindSpec, DeviceMode, FileSpec, HostFacts, RootfsConfig, SysfsMode};
 
 mod capture;
 mod run;
@@ -68,6 +68,16 @@ pub struct TestRecord {
     pub pids: Option<u64>,
     /// `user = …`: the body runs as this user of the container.
     pub user: Option<User>,
+    /// `bind = "src:dst[:rw]"`: (src as written, dst, writable).
+    pub binds: &'static [(&'static str, &'static str, bool)],
+    /// `tmpfs = "/path"`.
+    pub tmpfs: &'static [&'static str],
+    /// `file = ("/path", "contents", mode)`.
+    pub files: &'static [(&'static str, &'static str, u32)],
+    /// `workdir = "/path"`.
+    pub workdir: Option<&'static str>,
+    /// `readonly_root = true`.
+    pub readonly_root: bool,
     /// `#[should_panic]`.
     pub should_panic: ShouldPanic,
     /// `CARGO_MANIFEST_DIR` of the crate the test is in, at compile time.
@@ -184,13 +194,61 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub(crate) struct Context {
     facts: HostFacts,
     crate_dir: Option<PathBuf>,
+    /// Every distinct `bind` source of the binary's tests, resolved.
+    bind_sources: Vec<BindSource>,
+}
+
+/// A `bind` source: its absolute host path, what it is, and whether any test binds it `:rw`.
+#[derive(Debug)]
+struct BindSource {
+    path: PathBuf,
+    /// `None`: it does not exist (the tests binding it fail, saying so).
+    is_dir: Option<bool>,
+    writable: bool,
 }
 
 impl Context {
-    /// Observe the host, and find the crate directory (`CARGO_MANIFEST_DIR` at run time, as
-    /// cargo and nextest set it, else the one the binary was built in).
+    /// Observe the host, find the crate directory (`CARGO_MANIFEST_DIR` at run time, as
+    /// cargo and nextest set it, else the one the binary was built in), and resolve every
+    /// `bind` source.
     pub(crate) fn probe(compile_time_crate_dir: &str) -> Self {
-        Self { facts: real::host_facts(), crate_dir: crate_dir(compile_time_crate_dir) }
+        let crate_dir = crate_dir(compile_time_crate_dir);
+        let mut bind_sources: Vec<BindSource> = Vec::new();
+        for (src, _, writable) in TESTS.iter().flat_map(|r| r.binds) {
+            let path = resolve_source(crate_dir.as_deref(), src);
+            match bind_sources.iter_mut().find(|b| b.path == path) {
+                Some(b) => b.writable |= writable,
+                None => {
+                    let is_dir = std::fs::metadata(&path).ok().map(|m| m.is_dir());
+                    bind_sources.push(BindSource { path, is_dir, writable: *writable });
+                }
+            }
+        }
+        Self { facts: real::host_facts(), crate_dir, bind_sources }
+    }
+
+    fn bind_source(&self, src: &str) -> Option<(usize, &BindSource)> {
+        let path = resolve_source(self.crate_dir.as_deref(), src);
+        self.bind_sources.iter().enumerate().find(|(_, b)| b.path == path)
+    }
+
+    /// Why this test's binds cannot be made, if they cannot: a missing source.
+    pub(crate) fn check_binds(&self, record: &TestRecord) -> Result<(), String> {
+        for (src, dst, _) in record.binds {
+            if let Some((_, BindSource { path, is_dir: None, .. })) = self.bind_source(src) {
+                let base = self.crate_dir.as_ref().map_or_else(String::new, |d| format!(" (relative sources are from the crate directory `{}`)", d.display()));
+                return Err(format!("bind = \"{src}:{dst}\": the source `{}` does not exist; create it or fix the path{base}", path.display()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A bind source as written: absolute, or relative to the crate directory.
+fn resolve_source(crate_dir: Option<&std::path::Path>, src: &str) -> PathBuf {
+    match crate_dir {
+        Some(dir) if !src.starts_with('/') => dir.join(src),
+        _ => PathBuf::from(src),
     }
 }
 
@@ -221,7 +279,8 @@ pub(crate) fn stage_crate_dir(proof: &SingleThreaded) {
     hostnames.dedup();
     let umask = real::RealSys.umask(nix::sys::stat::Mode::empty());
     let Some(context) = CONTEXT.get() else { return };
-    let staged = tinyo_core::setup::apply(&real::RealSys, &tinyo_rootfs::staging_plan(handle_path.as_deref(), &hostnames, &context.facts));
+    let sources: Vec<(PathBuf, bool, bool)> = context.bind_sources.iter().filter_map(|b| Some((b.path.clone(), b.is_dir?, b.writable))).collect();
+    let staged = tinyo_core::setup::apply(&real::RealSys, &tinyo_rootfs::staging_plan(handle_path.as_deref(), &hostnames, &context.facts, &sources));
     real::RealSys.umask(umask);
     match staged {
         Ok(()) => {
@@ -371,6 +430,9 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
             let skip = skip_unavailable;
             Trial::ignorable_test(record.test_name(), move || {
                 let z = zygote.as_ref().as_ref().map_err(|e| Failed::from(format!("tinyo could not start its fork server: {e}")))?;
+                if let Some(context) = CONTEXT.get() {
+                    context.check_binds(record).map_err(Failed::from)?;
+                }
                 let result = run::execute(&Launcher::Zygote(z), id, record, timeout, nocapture);
                 if let Some(failed_at) = run::environment_failure(&result) {
                     let diagnosis = unavailable(failed_at);
@@ -449,7 +511,7 @@ pub(crate) fn container_entry(proof: SingleThreaded, id: u32, io: ChildIo) -> ! 
     let (Some(record), Some(context)) = (TESTS.get(id as usize), CONTEXT.get()) else {
         real::exit_now(70);
     };
-    let mut spec = spec_for(context, record.hostname.unwrap_or(DEFAULT_HOSTNAME), record.net);
+    let mut spec = spec_for(context, record.hostname.unwrap_or(DEFAULT_HOSTNAME), record.net, Some(record));
     spec.limits = Limits::new(record.memory, record.pids);
     tinyo_core::init::run(proof, &spec, io, &body_of(record))
 }
@@ -457,13 +519,19 @@ pub(crate) fn container_entry(proof: SingleThreaded, id: u32, io: ChildIo) -> ! 
 /// Whether a warm container (set up ahead, see [`warm_entry`]) can serve this test: it has
 /// the default hostname and network.
 pub(crate) fn poolable(record: &TestRecord) -> bool {
-    record.hostname.is_none() && record.net == NetMode::Loopback
+    record.hostname.is_none()
+        && record.net == NetMode::Loopback
+        && record.binds.is_empty()
+        && record.tmpfs.is_empty()
+        && record.files.is_empty()
+        && record.workdir.is_none()
+        && !record.readonly_root
 }
 
 /// PID 1 of a warm container: set up as for a [`poolable`] test, then run the one assigned.
 fn warm_entry(proof: SingleThreaded, io: tinyo_core::init::WarmIo) -> ! {
     let Some(context) = CONTEXT.get() else { real::exit_now(70) };
-    let spec = spec_for(context, DEFAULT_HOSTNAME, NetMode::Loopback);
+    let spec = spec_for(context, DEFAULT_HOSTNAME, NetMode::Loopback, None);
     tinyo_core::init::run_warm(proof, &spec, io, &|id| {
         let record = TESTS.get(id as usize)?;
         let body: Box<dyn Fn() -> Result<(), String>> = Box::new(body_of(record));
@@ -472,7 +540,7 @@ fn warm_entry(proof: SingleThreaded, io: tinyo_core::init::WarmIo) -> ! {
 }
 
 /// The container spec for a test with this hostname and network.
-fn spec_for(context: &Context, hostname: &str, net: NetMode) -> Spec {
+fn spec_for(context: &Context, hostname: &str, net: NetMode, record: Option<&TestRecord>) -> Spec {
     let mut config = RootfsConfig::new(hostname);
     config.crate_dir = context.crate_dir.clone();
     config.crate_source = CRATE_SOURCE.get().cloned();
@@ -485,6 +553,17 @@ fn spec_for(context: &Context, hostname: &str, net: NetMode) -> Spec {
     config.devices = DeviceMode::BindHost;
     if net == NetMode::Host {
         config.sysfs = SysfsMode::HostBind;
+    }
+    if let Some(record) = record {
+        for (src, dst, writable) in record.binds {
+            let Some((index, source)) = context.bind_source(src) else { continue };
+            let src = if STAGED.get().is_some() { tinyo_rootfs::staged_bind(index) } else { source.path.clone() };
+            config.binds.push(BindSpec { src, dst: PathBuf::from(dst), writable: *writable, is_dir: source.is_dir.unwrap_or(true) });
+        }
+        config.tmpfs = record.tmpfs.iter().map(PathBuf::from).collect();
+        config.files = record.files.iter().map(|(path, contents, mode)| FileSpec { path: PathBuf::from(path), contents: contents.as_bytes().to_vec(), mode: *mode }).collect();
+        config.workdir = record.workdir.map(PathBuf::from);
+        config.readonly_root = record.readonly_root;
     }
     Spec::new(hostname, net, tinyo_rootfs::plan(&config, &context.facts))
 }
@@ -544,6 +623,11 @@ mod tests {
             memory: None,
             pids: None,
             user: None,
+            binds: &[],
+            tmpfs: &[],
+            files: &[],
+            workdir: None,
+            readonly_root: false,
             should_panic: ShouldPanic::No,
             manifest_dir: "/",
             body: || Ok(()),

@@ -63,7 +63,7 @@ fn rerun(marker: &str) -> Result<Outcome, String> {
         .ok_or_else(|| format!("tinyo: this binary has no isolated test named `{name}`"))?;
     let proof = SingleThreaded::check()
         .ok_or("tinyo: the re-run process has several threads before main; something in the binary spawns threads from a constructor")?;
-    CONTEXT.get_or_init(|| Context::probe(record.manifest_dir));
+    CONTEXT.get_or_init(|| Context::probe(record.manifest_dir)).check_binds(record)?;
     crate::stage_crate_dir(&proof);
     let timeout = record.timeout_ms.map_or(default_timeout()?, Duration::from_millis);
     let result = execute(&Launcher::Direct(&proof), id, record, timeout, true);

@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, ItemFn, Lit, LitStr, Meta, MetaNameValue, Token};
 
 /// The keys `#[isolated(...)]` accepts.
-pub(crate) const KEYS: &str = "hostname, timeout, net, env, memory, pids, user";
+pub(crate) const KEYS: &str = "hostname, timeout, net, env, memory, pids, user, bind, tmpfs, file, workdir, readonly_root";
 
 /// How the container's network is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +47,16 @@ pub(crate) struct Test {
     pub(crate) pids: Option<u64>,
     /// `user = "nobody"` or `user = 1000`.
     pub(crate) user: Option<User>,
+    /// `bind = "src:dst[:rw]"`: (src, dst, writable).
+    pub(crate) binds: Vec<(String, String, bool)>,
+    /// `tmpfs = "/path"`.
+    pub(crate) tmpfs: Vec<String>,
+    /// `file = ("/path", "contents"[, mode])`.
+    pub(crate) files: Vec<(String, String, u32)>,
+    /// `workdir = "/path"`.
+    pub(crate) workdir: Option<String>,
+    /// `readonly_root = true`.
+    pub(crate) readonly_root: bool,
     /// `Some(reason)` when `#[ignore]` or `#[ignore = "reason"]` was given.
     pub(crate) ignore: Option<Option<String>>,
     pub(crate) should_panic: ShouldPanic,
@@ -74,6 +84,11 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
         memory: None,
         pids: None,
         user: None,
+        binds: Vec::new(),
+        tmpfs: Vec::new(),
+        files: Vec::new(),
+        workdir: None,
+        readonly_root: false,
         ignore: None,
         should_panic: ShouldPanic::No,
     };
@@ -84,16 +99,30 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
             let mut seen: Vec<String> = Vec::new();
             for pair in pairs {
                 let key = pair.path.get_ident().map(ToString::to_string).unwrap_or_default();
-                let known = matches!(key.as_str(), "hostname" | "timeout" | "net" | "env" | "memory" | "pids" | "user");
+                let known = matches!(key.as_str(), "hostname" | "timeout" | "net" | "env" | "memory" | "pids" | "user" | "bind" | "tmpfs" | "file" | "workdir" | "readonly_root");
                 if !known {
                     errors.push(err(pair.path.span(), format!("unknown key `{}` in #[isolated]; valid keys: {KEYS}", path_text(&pair.path))));
                     continue;
                 }
-                if key != "env" && seen.contains(&key) {
+                if !matches!(key.as_str(), "env" | "bind" | "tmpfs" | "file") && seen.contains(&key) {
                     errors.push(err(pair.path.span(), format!("`{key}` is given twice")));
                     continue;
                 }
                 seen.push(key.clone());
+                if key == "readonly_root" {
+                    match &pair.value {
+                        Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => test.readonly_root = b.value,
+                        other => errors.push(err(other.span(), "`readonly_root` takes true or false")),
+                    }
+                    continue;
+                }
+                if key == "file" {
+                    match parse_file(&pair.value) {
+                        Ok(f) => test.files.push(f),
+                        Err(e) => errors.push(e),
+                    }
+                    continue;
+                }
                 if key == "user" {
                     match &pair.value {
                         Expr::Lit(ExprLit { lit: Lit::Int(n), .. }) => match n.base10_parse::<u32>() {
@@ -141,6 +170,18 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
                         "none" => test.net = Net::None,
                         "host" => test.net = Net::Host,
                         other => errors.push(err(value.span(), format!("unknown net mode `{other}`; valid: \"loopback\" (default), \"none\", \"host\""))),
+                    },
+                    "bind" => match parse_bind(&text) {
+                        Ok(b) => test.binds.push(b),
+                        Err(why) => errors.push(err(value.span(), why)),
+                    },
+                    "tmpfs" => match absolute(&text, "tmpfs") {
+                        Ok(()) => test.tmpfs.push(text),
+                        Err(why) => errors.push(err(value.span(), why)),
+                    },
+                    "workdir" => match absolute(&text, "workdir") {
+                        Ok(()) => test.workdir = Some(text),
+                        Err(why) => errors.push(err(value.span(), why)),
                     },
                     "memory" => match parse_size(&text) {
                         Ok(bytes) => test.memory = Some(bytes),
@@ -221,6 +262,9 @@ fn example(key: &str) -> &'static str {
         "timeout" => "5s",
         "env" => "KEY=VALUE",
         "memory" => "256M",
+        "bind" => "fixtures/data:/srv/data",
+        "tmpfs" => "/var/cache",
+        "workdir" => "/srv",
         _ => "loopback",
     }
 }
@@ -245,6 +289,49 @@ pub(crate) fn check_hostname(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A path inside the container must be absolute and clean.
+fn absolute(path: &str, key: &str) -> Result<(), String> {
+    if !path.starts_with('/') || path.split('/').any(|c| c == "..") || path.contains('\0') {
+        return Err(format!("`{key}` needs an absolute path in the container without `..`, e.g. \"/var/cache\"; got `{path}`"));
+    }
+    Ok(())
+}
+
+/// `"src:dst"` or `"src:dst:rw"` (or `:ro`): src relative to the crate or absolute, dst absolute.
+pub(crate) fn parse_bind(text: &str) -> Result<(String, String, bool), String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let (src, dst, writable) = match parts.as_slice() {
+        [src, dst] => (*src, *dst, false),
+        [src, dst, "rw"] => (*src, *dst, true),
+        [src, dst, "ro"] => (*src, *dst, false),
+        _ => return Err(format!("invalid bind `{text}`: use \"src:dst\" or \"src:dst:rw\" (src relative to the crate or absolute, dst absolute)")),
+    };
+    if src.is_empty() {
+        return Err(format!("invalid bind `{text}`: the source is empty"));
+    }
+    absolute(dst, "bind").map_err(|e| format!("invalid bind `{text}`: {e}"))?;
+    Ok((src.to_owned(), dst.to_owned(), writable))
+}
+
+/// `("/path", "contents")` or `("/path", "contents", 0o600)`.
+fn parse_file(expr: &Expr) -> Result<(String, String, u32), syn::Error> {
+    const USAGE: &str = "`file` takes (\"/path\", \"contents\") or (\"/path\", \"contents\", 0o600)";
+    let Expr::Tuple(tuple) = expr else { return Err(err(expr.span(), USAGE)) };
+    let items: Vec<&Expr> = tuple.elems.iter().collect();
+    let (path, contents, mode) = match items.as_slice() {
+        [p, c] => (string_value(p), string_value(c), Some(0o644)),
+        [p, c, Expr::Lit(ExprLit { lit: Lit::Int(m), .. })] => (string_value(p), string_value(c), m.base10_parse::<u32>().ok().filter(|m| *m <= 0o7777)),
+        _ => return Err(err(expr.span(), USAGE)),
+    };
+    match (path, contents, mode) {
+        (Some(p), Some(c), Some(m)) => {
+            absolute(&p.value(), "file").map_err(|e| err(p.span(), e))?;
+            Ok((p.value(), c.value(), m))
+        }
+        _ => Err(err(expr.span(), USAGE)),
+    }
 }
 
 /// `"KEY=VALUE"` with a non-empty key of no `=` or NUL.
@@ -331,7 +418,7 @@ mod tests {
 
     #[test]
     fn unknown_key_lists_the_valid_ones() {
-        assert_eq!(errors(quote!(hostnme = "x")), vec!["unknown key `hostnme` in #[isolated]; valid keys: hostname, timeout, net, env, memory, pids, user"]);
+        assert_eq!(errors(quote!(hostnme = "x")), vec!["unknown key `hostnme` in #[isolated]; valid keys: hostname, timeout, net, env, memory, pids, user, bind, tmpfs, file, workdir, readonly_root"]);
     }
 
     #[test]
@@ -363,6 +450,25 @@ mod tests {
         let t = parse(quote!(user = 1000), quote!(fn t() {})).unwrap();
         assert_eq!(t.user, Some(User::Id(1000)));
         assert_eq!(errors(quote!(user = 70000)).len(), 1);
+    }
+
+    #[test]
+    fn filesystem_keys() {
+        let t = parse(
+            quote!(bind = "fixtures:/srv", bind = "/var/out:/out:rw", tmpfs = "/var/cache", file = ("/etc/app.conf", "x = 1", 0o600), file = ("/a", "b"), workdir = "/srv", readonly_root = true),
+            quote!(fn t() {}),
+        )
+        .unwrap();
+        assert_eq!(t.binds, vec![("fixtures".into(), "/srv".into(), false), ("/var/out".into(), "/out".into(), true)]);
+        assert_eq!(t.tmpfs, vec!["/var/cache".to_owned()]);
+        assert_eq!(t.files, vec![("/etc/app.conf".into(), "x = 1".into(), 0o600), ("/a".into(), "b".into(), 0o644)]);
+        assert_eq!((t.workdir.as_deref(), t.readonly_root), (Some("/srv"), true));
+        assert!(parse_bind("a:relative").is_err());
+        assert!(parse_bind("a:/b:rx").is_err());
+        assert!(parse_bind(":/b").is_err());
+        assert_eq!(errors(quote!(tmpfs = "var")).len(), 1);
+        assert_eq!(errors(quote!(readonly_root = "yes")), vec!["`readonly_root` takes true or false"]);
+        assert_eq!(errors(quote!(file = "/a")).len(), 1);
     }
 
     #[test]

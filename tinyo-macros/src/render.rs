@@ -58,6 +58,11 @@ pub(crate) fn render(test: &Test) -> TokenStream {
         Some(crate::parse::User::Name(n)) => quote!(::core::option::Option::Some(::tinyo::__private::User::Name(#n))),
         Some(crate::parse::User::Id(id)) => quote!(::core::option::Option::Some(::tinyo::__private::User::Id(#id))),
     };
+    let binds = test.binds.iter().map(|(s, d, w)| quote!((#s, #d, #w)));
+    let tmpfs = &test.tmpfs;
+    let files = test.files.iter().map(|(p, c, m)| quote!((#p, #c, #m)));
+    let workdir = option(test.workdir.as_ref());
+    let readonly_root = test.readonly_root;
     let ignored = test.ignore.is_some();
     let ignore_reason = option(test.ignore.as_ref().and_then(Option::as_ref));
     let ignore_attr = match &test.ignore {
@@ -101,6 +106,11 @@ pub(crate) fn render(test: &Test) -> TokenStream {
             memory: #memory,
             pids: #pids,
             user: #user,
+            binds: &[#(#binds),*],
+            tmpfs: &[#(#tmpfs),*],
+            files: &[#(#files),*],
+            workdir: #workdir,
+            readonly_root: #readonly_root,
             ignored: #ignored,
             ignore_reason: #ignore_reason,
             should_panic: #should_panic,

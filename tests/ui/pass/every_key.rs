@@ -1,7 +1,7 @@
 //! Every key and standard attribute together compiles.
 
 /// Doc comments survive.
-#[tinyo::isolated(hostname = "db-1", timeout = "250ms", net = "none", env = "A=1", env = "B=2", memory = "512M", pids = 32, user = "nobody")]
+#[tinyo::isolated(hostname = "db-1", timeout = "250ms", net = "none", env = "A=1", env = "B=2", memory = "512M", pids = 32, user = "nobody", bind = "src:/srv", bind = "/var:/v:rw", tmpfs = "/c", file = ("/f", "x", 0o600), workdir = "/srv", readonly_root = true)]
 #[ignore = "slow"]
 #[allow(clippy::unit_arg)]
 fn everything() {}

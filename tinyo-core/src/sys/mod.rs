@@ -53,7 +53,7 @@ pub trait Sys {
     fn symlink(&self, target: &Path, link: &Path) -> Result<(), Errno>;
     /// `mknod(path, S_IFCHR | mode, makedev(major, minor))`.
     fn mknod_char(&self, path: &Path, mode: Mode, major: u32, minor: u32) -> Result<(), Errno>;
-    /// Create `path` (it must not exist) with `contents`; the error names `open` or `write`.
+    /// Create (or truncate) `path` with `contents`; the error names `open` or `write`.
     fn write_file(&self, path: &Path, contents: &[u8], mode: Mode) -> Result<(), (&'static str, Errno)>;
     /// `unlink(path)`.
     fn unlink(&self, path: &Path) -> Result<(), Errno>;

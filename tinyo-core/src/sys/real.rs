@@ -133,7 +133,7 @@ impl Sys for RealSys {
     }
 
     fn write_file(&self, path: &Path, contents: &[u8], mode: Mode) -> Result<(), (&'static str, Errno)> {
-        let fd = nix::fcntl::open(path, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC, mode).map_err(|e| ("open", e))?;
+        let fd = nix::fcntl::open(path, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC, mode).map_err(|e| ("open", e))?;
         let mut file = std::fs::File::from(fd);
         file.write_all(contents).map_err(|e| ("write", Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))
     }
