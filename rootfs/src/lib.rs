@@ -132,6 +132,8 @@ pub enum FsType {
     Sysfs,
     /// `devpts`.
     Devpts,
+    /// `overlay`: a read-only image under a writable tmpfs layer.
+    Overlay,
 }
 
 impl FsType {
@@ -142,6 +144,7 @@ impl FsType {
             Self::Proc => "proc",
             Self::Sysfs => "sysfs",
             Self::Devpts => "devpts",
+            Self::Overlay => "overlay",
         }
     }
 }
@@ -214,6 +217,10 @@ pub struct RootfsConfig {
     pub tmpfs: Vec<PathBuf>,
     /// Files to write (after every mount, so they land in a tmpfs when under one).
     pub files: Vec<FileSpec>,
+    /// A directory image to use as the root instead of the host's system directories
+    /// (host view): read-only under an overlay whose upper layer is a tmpfs, so the test
+    /// writes anywhere and nothing reaches the directory.
+    pub image: Option<PathBuf>,
     /// Make `/` itself read-only at the end (mounts below it keep their own modes).
     pub readonly_root: bool,
     /// The body's working directory (default: the crate directory).
@@ -239,6 +246,7 @@ impl RootfsConfig {
             etc_source: None,
             staged: false,
             binds: Vec::new(),
+            image: None,
             tmpfs: Vec::new(),
             files: Vec::new(),
             readonly_root: false,
@@ -306,6 +314,17 @@ pub enum Step {
         path: PathBuf,
         /// Permission bits of the ones created.
         mode: u32,
+    },
+    /// Bind `src` at `dst` through an id-mapped mount: files show the ids of the user
+    /// namespace at `userns` (`/proc/self/fd/N`). Used for image roots, so that the host's
+    /// root-owned files are the container root's.
+    BindIdmapped {
+        /// Source.
+        src: PathBuf,
+        /// Destination (must exist).
+        dst: PathBuf,
+        /// The user namespace whose ids the mount shows.
+        userns: PathBuf,
     },
     /// Make a mount read-only (`mount_setattr`), without touching its other flags.
     MakeReadOnly {
@@ -408,15 +427,37 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     let ro = !config.staged;
 
     // 2. The new root: a tmpfs over the scratch directory, entered at once. The old root is
-    //    parked under it so every host path stays reachable as a bind source.
+    //    parked under it so every host path stays reachable as a bind source. With an image,
+    //    the root is an overlay of the image under a layer in that tmpfs.
+    let in_image = config.image.is_some();
+    // Directories the plan makes may already be in an image.
+    let mkdir = |path: PathBuf, mode: u32| if in_image { Step::MkdirAll { path, mode } } else { Step::Mkdir { path, mode } };
     steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p(SCRATCH), flags: MountFlags::NOSUID | MountFlags::NODEV, data: "mode=0755".into() });
-    steps.push(Step::Mkdir { path: under(SCRATCH, Path::new(OLD_ROOT)), mode: 0o700 });
-    steps.push(Step::PivotRoot { new_root: p(SCRATCH), put_old: under(SCRATCH, Path::new(OLD_ROOT)) });
+    let root = match &config.image {
+        None => p(SCRATCH),
+        Some(image) => {
+            let layer = |name: &str| under(SCRATCH, Path::new(name));
+            for dir in ["/.upper", "/.work", "/.root"] {
+                steps.push(Step::Mkdir { path: layer(dir), mode: 0o755 });
+            }
+            let data = format!(
+                "lowerdir={},upperdir={},workdir={},userxattr",
+                image.display(),
+                layer("/.upper").display(),
+                layer("/.work").display()
+            );
+            steps.push(Step::Mount { fstype: FsType::Overlay, target: layer("/.root"), flags: MountFlags::NOSUID, data });
+            layer("/.root")
+        }
+    };
+    steps.push(Step::Mkdir { path: under(root.to_str().unwrap_or(SCRATCH), Path::new(OLD_ROOT)), mode: 0o700 });
+    steps.push(Step::PivotRoot { new_root: root.clone(), put_old: under(root.to_str().unwrap_or(SCRATCH), Path::new(OLD_ROOT)) });
     steps.push(Step::Chdir { path: p("/") });
 
-    // 3. System directories, read-only; merged-usr symlinks reproduced as symlinks.
+    // 3. System directories, read-only; merged-usr symlinks reproduced as symlinks. (An
+    //    image brings its own.)
     let mut dirs = Vec::new();
-    for (path, kind) in &facts.system {
+    for (path, kind) in facts.system.iter().filter(|_| !in_image) {
         match kind {
             EntryKind::Dir => {
                 steps.push(Step::Mkdir { path: path.clone(), mode: 0o755 });
@@ -431,13 +472,19 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     }
 
     // 4. The container's own /etc/hostname and /etc/hosts: staged in the new root, bound
-    //    read-only over the host's files, then unlinked from the staging directory.
+    //    read-only over the host's files, then unlinked from the staging directory. (In an
+    //    image, written in place.)
     let etc_is_bound = dirs.iter().any(|d| d == Path::new("/etc"));
     let generated = [
         ("hostname", format!("{}\n", config.hostname), facts.etc_hostname),
         ("hosts", etc_hosts(&config.hostname), facts.etc_hosts),
     ];
-    if let (true, Some(source)) = (etc_is_bound, &config.etc_source) {
+    if in_image {
+        steps.push(Step::MkdirAll { path: p("/etc"), mode: 0o755 });
+        for (name, contents, _) in &generated {
+            steps.push(Step::WriteFile { path: Path::new("/etc").join(name), contents: contents.clone().into_bytes(), mode: 0o644 });
+        }
+    } else if let (true, Some(source)) = (etc_is_bound, &config.etc_source) {
         for (name, _, exists) in &generated {
             if *exists {
                 steps.push(Step::Bind { src: old(&source.join(name)), dst: Path::new("/etc").join(name), recursive: false, readonly: ro });
@@ -465,7 +512,7 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     }
 
     // 5. A private, writable /tmp.
-    steps.push(Step::Mkdir { path: p("/tmp"), mode: 0o1777 });
+    steps.push(mkdir(p("/tmp"), 0o1777));
     steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p("/tmp"), flags: MountFlags::NOSUID | MountFlags::NODEV, data: "mode=1777".into() });
 
     // 6. The crate directory, read-only at its own path (unless a system bind already shows it).
@@ -480,7 +527,7 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
                     if let Component::Normal(name) = comp {
                         made.push(name);
                         if made != Path::new("/tmp") {
-                            steps.push(Step::Mkdir { path: made.clone(), mode: 0o755 });
+                            steps.push(mkdir(made.clone(), 0o755));
                         }
                     }
                 }
@@ -493,7 +540,7 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     // 7. /dev: the usual nodes and links, a private devpts and /dev/shm. Either a prepared
     //    template bound read-only (nodes stay writable: a read-only mount does not stop
     //    writes to a device), or built here on a tmpfs.
-    steps.push(Step::Mkdir { path: p("/dev"), mode: 0o755 });
+    steps.push(mkdir(p("/dev"), 0o755));
     match &config.dev_source {
         Some(source) => steps.push(Step::Bind { src: old(source), dst: p("/dev"), recursive: false, readonly: ro }),
         None => {
@@ -507,9 +554,9 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p("/dev/shm"), flags: MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, data: "mode=1777".into() });
 
     // 8. A fresh /proc (this process is PID 1 of the new PID namespace) and a read-only /sys.
-    steps.push(Step::Mkdir { path: p("/proc"), mode: 0o555 });
+    steps.push(mkdir(p("/proc"), 0o555));
     steps.push(Step::Mount { fstype: FsType::Proc, target: p("/proc"), flags: MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, data: String::new() });
-    steps.push(Step::Mkdir { path: p("/sys"), mode: 0o555 });
+    steps.push(mkdir(p("/sys"), 0o555));
     match config.sysfs {
         SysfsMode::Fresh => steps.push(Step::Mount {
             fstype: FsType::Sysfs,
@@ -562,6 +609,19 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     steps
 }
 
+/// A bind source [`staging_plan`] stages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StagedSource {
+    /// Its host path.
+    pub path: PathBuf,
+    /// A directory (else a file).
+    pub is_dir: bool,
+    /// Some test binds it `:rw`.
+    pub writable: bool,
+    /// Some test uses it as a `rootfs` image.
+    pub image: bool,
+}
+
 /// Where [`staging_plan`] puts the `index`th bind source, in the zygote's minimal root.
 pub fn staged_bind(index: usize) -> PathBuf {
     PathBuf::from(format!("/.staged/binds/{index}"))
@@ -600,7 +660,7 @@ fn dev_nodes(steps: &mut Vec<Step>, dev: &Path, devices: DeviceMode, old: &dyn F
 /// * `hostname` and `hosts` for each of `hostnames` under [`STAGED_ETC`], read-only.
 ///
 /// Containers then plan with [`RootfsConfig::staged`]. The applier must run with umask 0.
-pub fn staging_plan(handle: Option<&Path>, hostnames: &[&str], facts: &HostFacts, binds: &[(PathBuf, bool, bool)]) -> Vec<Step> {
+pub fn staging_plan(handle: Option<&Path>, hostnames: &[&str], facts: &HostFacts, binds: &[StagedSource], idmap: Option<&Path>) -> Vec<Step> {
     let at = |path: &str| under(SCRATCH, Path::new(path));
     let mut steps = vec![
         Step::MakePrivate { path: p("/") },
@@ -632,14 +692,19 @@ pub fn staging_plan(handle: Option<&Path>, hostnames: &[&str], facts: &HostFacts
     if !binds.is_empty() {
         steps.push(Step::Mkdir { path: at("/.staged/binds"), mode: 0o755 });
     }
-    for (i, (src, is_dir, writable)) in binds.iter().enumerate() {
+    for (i, source) in binds.iter().enumerate() {
         let dst = under(SCRATCH, &staged_bind(i));
-        if *is_dir {
+        if source.is_dir {
             steps.push(Step::Mkdir { path: dst.clone(), mode: 0o755 });
         } else {
             steps.push(Step::CreateFile { path: dst.clone(), mode: 0o644 });
         }
-        steps.push(Step::Bind { src: src.clone(), dst, recursive: true, readonly: !writable });
+        match (source.image, idmap) {
+            // An image is only ever read (the overlay writes to its own layer): shown with the
+            // container's ids, host root's files are the container root's to copy up.
+            (true, Some(userns)) => steps.push(Step::BindIdmapped { src: source.path.clone(), dst, userns: userns.to_path_buf() }),
+            _ => steps.push(Step::Bind { src: source.path.clone(), dst, recursive: true, readonly: !source.writable }),
+        }
     }
     let etc = at(STAGED_ETC);
     steps.push(Step::Mkdir { path: etc.clone(), mode: 0o755 });

@@ -185,8 +185,13 @@ fn staged_crate_dir_is_bound_from_the_staging_area() {
     config.staged = true;
     let steps = plan(&config, &debian());
     assert!(steps.contains(&Step::Bind { src: p("/.oldroot/.staged/crate"), dst: p("/root/app"), recursive: true, readonly: false }), "{steps:#?}");
-    let staging = staging_plan(Some(Path::new("/proc/self/fd/7")), &["db-1"], &debian(), &[(p("/var/out"), true, true)]);
+    let sources = [
+        StagedSource { path: p("/var/out"), is_dir: true, writable: true, image: false },
+        StagedSource { path: p("/w/image"), is_dir: true, writable: false, image: true },
+    ];
+    let staging = staging_plan(Some(Path::new("/proc/self/fd/7")), &["db-1"], &debian(), &sources, Some(Path::new("/proc/self/fd/9")));
     assert!(staging.contains(&Step::Bind { src: p("/var/out"), dst: p("/tmp/.staged/binds/0"), recursive: true, readonly: false }));
+    assert!(staging.contains(&Step::BindIdmapped { src: p("/w/image"), dst: p("/tmp/.staged/binds/1"), userns: p("/proc/self/fd/9") }));
     assert_eq!(
         staging[..6],
         [
@@ -262,4 +267,30 @@ fn binds_tmpfs_files_readonly_root_and_workdir() {
             Step::Chdir { path: p("/srv") },
         ]
     );
+}
+
+#[test]
+fn an_image_root_is_an_overlay_with_a_tmpfs_upper_layer() {
+    let mut config = RootfsConfig::new("img").with_crate_dir("/w");
+    config.image = Some(p("/.staged/binds/0"));
+    let steps = plan(&config, &debian());
+    assert_eq!(
+        steps[..10],
+        [
+            Step::MakePrivate { path: p("/") },
+            mount(FsType::Tmpfs, "/tmp", NS | ND, "mode=0755"),
+            mkdir("/tmp/.upper", 0o755),
+            mkdir("/tmp/.work", 0o755),
+            mkdir("/tmp/.root", 0o755),
+            mount(FsType::Overlay, "/tmp/.root", NS, "lowerdir=/.staged/binds/0,upperdir=/tmp/.upper,workdir=/tmp/.work,userxattr"),
+            mkdir("/tmp/.root/.oldroot", 0o700),
+            Step::PivotRoot { new_root: p("/tmp/.root"), put_old: p("/tmp/.root/.oldroot") },
+            Step::Chdir { path: p("/") },
+            Step::MkdirAll { path: p("/etc"), mode: 0o755 },
+        ]
+    );
+    // No host system directories; the image's own, with the container's /etc files in it.
+    assert!(!steps.iter().any(|s| matches!(s, Step::Bind { dst, .. } if dst == Path::new("/usr"))));
+    assert!(steps.contains(&Step::WriteFile { path: p("/etc/hostname"), contents: b"img\n".to_vec(), mode: 0o644 }));
+    assert!(steps.contains(&Step::MkdirAll { path: p("/dev"), mode: 0o755 }));
 }

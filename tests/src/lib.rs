@@ -8,11 +8,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Panic unless this process is PID 2 of its own PID namespace and its root is a tmpfs
-/// (tinyo's new root), i.e. unless it runs inside a tinyo container.
+/// (tinyo's new root) or an overlay (an image root), i.e. unless it runs inside a tinyo
+/// container.
 pub fn guard() {
     assert_eq!(std::process::id(), 2, "refusing to run: not PID 2 of a fresh PID namespace (tinyo did not isolate this test)");
     let root_fs = root_fstype().unwrap_or_default();
-    assert_eq!(root_fs, "tmpfs", "refusing to run: `/` is {root_fs:?}, not tinyo's tmpfs root");
+    assert!(matches!(root_fs.as_str(), "tmpfs" | "overlay"), "refusing to run: `/` is {root_fs:?}, not tinyo's tmpfs or image root");
 }
 
 /// The filesystem type of the mount at `/`, from `/proc/self/mountinfo`.

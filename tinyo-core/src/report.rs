@@ -149,7 +149,7 @@ const SYSCALLS: [&str; 16] = [
     "rmdir", "mount(MS_SLAVE)", "umount2(MNT_DETACH)", "socket", "ioctl(SIOCSIFFLAGS)", "mmap", "fork",
 ];
 const SYSCALLS_FDS: [&str; 3] = ["fcntl(F_DUPFD)", "dup2", "close_range"];
-const FSTYPES: [&str; 4] = ["tmpfs", "proc", "sysfs", "devpts"];
+const FSTYPES: [&str; 5] = ["tmpfs", "proc", "sysfs", "devpts", "overlay"];
 
 fn fds_id(name: &str) -> u8 {
     SYSCALLS_FDS.iter().position(|s| *s == name).and_then(|i| u8::try_from(i).ok()).unwrap_or(u8::MAX)

@@ -204,6 +204,9 @@ fn apply_step<S: Sys>(sys: &S, step: &Step) -> Result<(), SetupError> {
             Ok(())
         }
         Step::MakeReadOnly { path, recursive } => make_readonly(sys, path, *recursive),
+        Step::BindIdmapped { src, dst, userns } => sys
+            .bind_idmapped(src, dst, userns)
+            .map_err(|(_, errno)| SetupError::Bind { src: src.clone(), dst: dst.clone(), errno }),
         Step::CreateFile { path, mode } => sys
             .write_file(path, &[], Mode::from_bits_truncate(*mode))
             .map_err(|(syscall, errno)| SetupError::Create { path: path.clone(), syscall, errno }),

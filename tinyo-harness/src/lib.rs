@@ -78,6 +78,8 @@ pub struct TestRecord {
     pub workdir: Option<&'static str>,
     /// `readonly_root = true`.
     pub readonly_root: bool,
+    /// `rootfs = "dir"`.
+    pub rootfs: Option<&'static str>,
     /// `#[should_panic]`.
     pub should_panic: ShouldPanic,
     /// `CARGO_MANIFEST_DIR` of the crate the test is in, at compile time.
@@ -205,6 +207,8 @@ struct BindSource {
     /// `None`: it does not exist (the tests binding it fail, saying so).
     is_dir: Option<bool>,
     writable: bool,
+    /// Used as a `rootfs` image.
+    image: bool,
 }
 
 impl Context {
@@ -214,13 +218,15 @@ impl Context {
     pub(crate) fn probe(compile_time_crate_dir: &str) -> Self {
         let crate_dir = crate_dir(compile_time_crate_dir);
         let mut bind_sources: Vec<BindSource> = Vec::new();
-        for (src, _, writable) in TESTS.iter().flat_map(|r| r.binds) {
+        // A rootfs image is a (read-only, directory) bind source too: staged the same way.
+        let images = TESTS.iter().filter_map(|r| r.rootfs).map(|dir| (dir, false, true));
+        for (src, writable, image) in TESTS.iter().flat_map(|r| r.binds.iter().map(|(s, _, w)| (*s, *w, false))).chain(images) {
             let path = resolve_source(crate_dir.as_deref(), src);
-            match bind_sources.iter_mut().find(|b| b.path == path) {
+            match bind_sources.iter_mut().find(|b| b.path == path && b.image == image) {
                 Some(b) => b.writable |= writable,
                 None => {
                     let is_dir = std::fs::metadata(&path).ok().map(|m| m.is_dir());
-                    bind_sources.push(BindSource { path, is_dir, writable: *writable });
+                    bind_sources.push(BindSource { path, is_dir, writable, image });
                 }
             }
         }
@@ -228,12 +234,29 @@ impl Context {
     }
 
     fn bind_source(&self, src: &str) -> Option<(usize, &BindSource)> {
-        let path = resolve_source(self.crate_dir.as_deref(), src);
-        self.bind_sources.iter().enumerate().find(|(_, b)| b.path == path)
+        self.source(src, false)
     }
 
-    /// Why this test's binds cannot be made, if they cannot: a missing source.
+    fn image_source(&self, dir: &str) -> Option<(usize, &BindSource)> {
+        self.source(dir, true)
+    }
+
+    fn source(&self, src: &str, image: bool) -> Option<(usize, &BindSource)> {
+        let path = resolve_source(self.crate_dir.as_deref(), src);
+        self.bind_sources.iter().enumerate().find(|(_, b)| b.path == path && b.image == image)
+    }
+
+    /// Why this test's binds cannot be made, if they cannot: a missing source, a `rootfs`
+    /// that is not a directory.
     pub(crate) fn check_binds(&self, record: &TestRecord) -> Result<(), String> {
+        if let Some(dir) = record.rootfs {
+            if let Some((_, source)) = self.image_source(dir) {
+                if source.is_dir != Some(true) {
+                    let what = if source.is_dir.is_none() { "does not exist" } else { "is not a directory" };
+                    return Err(format!("rootfs = \"{dir}\": `{}` {what}; give a directory (relative to the crate directory, or absolute) holding the root filesystem", source.path.display()));
+                }
+            }
+        }
         for (src, dst, _) in record.binds {
             if let Some((_, BindSource { path, is_dir: None, .. })) = self.bind_source(src) {
                 let base = self.crate_dir.as_ref().map_or_else(String::new, |d| format!(" (relative sources are from the crate directory `{}`)", d.display()));
@@ -279,8 +302,41 @@ pub(crate) fn stage_crate_dir(proof: &SingleThreaded) {
     hostnames.dedup();
     let umask = real::RealSys.umask(nix::sys::stat::Mode::empty());
     let Some(context) = CONTEXT.get() else { return };
-    let sources: Vec<(PathBuf, bool, bool)> = context.bind_sources.iter().filter_map(|b| Some((b.path.clone(), b.is_dir?, b.writable))).collect();
-    let staged = tinyo_core::setup::apply(&real::RealSys, &tinyo_rootfs::staging_plan(handle_path.as_deref(), &hostnames, &context.facts, &sources));
+    // Staged sources are indexed like `bind_sources`; a missing one stays an empty directory.
+    // Each is reached through a handle taken now, before the staging tmpfs hides `/tmp`.
+    let handles: Vec<Option<std::fs::File>> =
+        context.bind_sources.iter().map(|b| b.is_dir.and_then(|_| real::open_path(&b.path).ok().map(std::fs::File::from))).collect();
+    let sources: Vec<tinyo_rootfs::StagedSource> = context
+        .bind_sources
+        .iter()
+        .zip(&handles)
+        .map(|(b, h)| tinyo_rootfs::StagedSource {
+            path: h.as_ref().map_or_else(|| b.path.clone(), |h| PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(h)))),
+            is_dir: b.is_dir.unwrap_or(true),
+            writable: b.writable,
+            image: b.image,
+        })
+        .collect();
+    let sources_present: Vec<bool> = context.bind_sources.iter().map(|b| b.is_dir.is_some()).collect();
+    // Image roots are shown with the container's ids (an id-mapped mount), so that the host
+    // root's files in them are the container root's.
+    let userns = if sources.iter().any(|s| s.image) {
+        real::make_userns_fd(proof, &tinyo_core::userns::IdMaps::for_caller(0, 0, real::in_init_userns())).ok()
+    } else {
+        None
+    };
+    let userns_path = userns.as_ref().map(|fd| PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd))));
+    let plan: Vec<tinyo_rootfs::Step> = tinyo_rootfs::staging_plan(handle_path.as_deref(), &hostnames, &context.facts, &sources, userns_path.as_deref())
+        .into_iter()
+        .filter(|step| match step {
+            // A missing source is not bound (its tests fail before any container is made).
+            tinyo_rootfs::Step::Bind { src, .. } | tinyo_rootfs::Step::BindIdmapped { src, .. } => {
+                !sources.iter().zip(&sources_present).any(|(s, present)| !present && &s.path == src)
+            }
+            _ => true,
+        })
+        .collect();
+    let staged = tinyo_core::setup::apply(&real::RealSys, &plan);
     real::RealSys.umask(umask);
     match staged {
         Ok(()) => {
@@ -526,6 +582,7 @@ pub(crate) fn poolable(record: &TestRecord) -> bool {
         && record.files.is_empty()
         && record.workdir.is_none()
         && !record.readonly_root
+        && record.rootfs.is_none()
 }
 
 /// PID 1 of a warm container: set up as for a [`poolable`] test, then run the one assigned.
@@ -564,6 +621,9 @@ fn spec_for(context: &Context, hostname: &str, net: NetMode, record: Option<&Tes
         config.files = record.files.iter().map(|(path, contents, mode)| FileSpec { path: PathBuf::from(path), contents: contents.as_bytes().to_vec(), mode: *mode }).collect();
         config.workdir = record.workdir.map(PathBuf::from);
         config.readonly_root = record.readonly_root;
+        if let Some((index, source)) = record.rootfs.and_then(|dir| context.image_source(dir)) {
+            config.image = Some(if STAGED.get().is_some() { tinyo_rootfs::staged_bind(index) } else { source.path.clone() });
+        }
     }
     Spec::new(hostname, net, tinyo_rootfs::plan(&config, &context.facts))
 }
@@ -628,6 +688,7 @@ mod tests {
             files: &[],
             workdir: None,
             readonly_root: false,
+            rootfs: None,
             should_panic: ShouldPanic::No,
             manifest_dir: "/",
             body: || Ok(()),

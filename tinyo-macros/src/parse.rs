@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, ItemFn, Lit, LitStr, Meta, MetaNameValue, Token};
 
 /// The keys `#[isolated(...)]` accepts.
-pub(crate) const KEYS: &str = "hostname, timeout, net, env, memory, pids, user, bind, tmpfs, file, workdir, readonly_root";
+pub(crate) const KEYS: &str = "hostname, timeout, net, env, memory, pids, user, bind, tmpfs, file, workdir, readonly_root, rootfs";
 
 /// How the container's network is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +57,8 @@ pub(crate) struct Test {
     pub(crate) workdir: Option<String>,
     /// `readonly_root = true`.
     pub(crate) readonly_root: bool,
+    /// `rootfs = "dir"`.
+    pub(crate) rootfs: Option<String>,
     /// `Some(reason)` when `#[ignore]` or `#[ignore = "reason"]` was given.
     pub(crate) ignore: Option<Option<String>>,
     pub(crate) should_panic: ShouldPanic,
@@ -89,6 +91,7 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
         files: Vec::new(),
         workdir: None,
         readonly_root: false,
+        rootfs: None,
         ignore: None,
         should_panic: ShouldPanic::No,
     };
@@ -99,7 +102,7 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
             let mut seen: Vec<String> = Vec::new();
             for pair in pairs {
                 let key = pair.path.get_ident().map(ToString::to_string).unwrap_or_default();
-                let known = matches!(key.as_str(), "hostname" | "timeout" | "net" | "env" | "memory" | "pids" | "user" | "bind" | "tmpfs" | "file" | "workdir" | "readonly_root");
+                let known = matches!(key.as_str(), "hostname" | "timeout" | "net" | "env" | "memory" | "pids" | "user" | "bind" | "tmpfs" | "file" | "workdir" | "readonly_root" | "rootfs");
                 if !known {
                     errors.push(err(pair.path.span(), format!("unknown key `{}` in #[isolated]; valid keys: {KEYS}", path_text(&pair.path))));
                     continue;
@@ -179,6 +182,10 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
                         Ok(()) => test.tmpfs.push(text),
                         Err(why) => errors.push(err(value.span(), why)),
                     },
+                    "rootfs" if text.is_empty() || text.contains([',', ':', '\0']) => {
+                        errors.push(err(value.span(), format!("invalid rootfs `{text}`: a directory, relative to the crate or absolute, without `,` or `:`")))
+                    }
+                    "rootfs" => test.rootfs = Some(text),
                     "workdir" => match absolute(&text, "workdir") {
                         Ok(()) => test.workdir = Some(text),
                         Err(why) => errors.push(err(value.span(), why)),
@@ -265,6 +272,7 @@ fn example(key: &str) -> &'static str {
         "bind" => "fixtures/data:/srv/data",
         "tmpfs" => "/var/cache",
         "workdir" => "/srv",
+        "rootfs" => "fixtures/image",
         _ => "loopback",
     }
 }
@@ -418,7 +426,7 @@ mod tests {
 
     #[test]
     fn unknown_key_lists_the_valid_ones() {
-        assert_eq!(errors(quote!(hostnme = "x")), vec!["unknown key `hostnme` in #[isolated]; valid keys: hostname, timeout, net, env, memory, pids, user, bind, tmpfs, file, workdir, readonly_root"]);
+        assert_eq!(errors(quote!(hostnme = "x")), vec!["unknown key `hostnme` in #[isolated]; valid keys: hostname, timeout, net, env, memory, pids, user, bind, tmpfs, file, workdir, readonly_root, rootfs"]);
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub(crate) fn render(test: &Test) -> TokenStream {
     let files = test.files.iter().map(|(p, c, m)| quote!((#p, #c, #m)));
     let workdir = option(test.workdir.as_ref());
     let readonly_root = test.readonly_root;
+    let rootfs = option(test.rootfs.as_ref());
     let ignored = test.ignore.is_some();
     let ignore_reason = option(test.ignore.as_ref().and_then(Option::as_ref));
     let ignore_attr = match &test.ignore {
@@ -111,6 +112,7 @@ pub(crate) fn render(test: &Test) -> TokenStream {
             files: &[#(#files),*],
             workdir: #workdir,
             readonly_root: #readonly_root,
+            rootfs: #rootfs,
             ignored: #ignored,
             ignore_reason: #ignore_reason,
             should_panic: #should_panic,

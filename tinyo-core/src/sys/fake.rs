@@ -25,6 +25,7 @@ pub enum Call {
     MountSetattrReadonly { path: PathBuf, recursive: bool },
     LockedMountFlags(PathBuf),
     UmountDetach(PathBuf),
+    BindIdmapped { src: PathBuf, dst: PathBuf, userns: PathBuf },
     PivotRoot { new_root: PathBuf, put_old: PathBuf },
     Chdir(PathBuf),
     Mkdir { path: PathBuf, mode: u32 },
@@ -132,6 +133,9 @@ impl Sys for RecordingSys {
     fn locked_mount_flags(&self, path: &Path) -> Result<MsFlags, Errno> {
         self.record(Call::LockedMountFlags(pb(path)))?;
         Ok(MsFlags::MS_NOSUID | MsFlags::MS_NODEV)
+    }
+    fn bind_idmapped(&self, src: &Path, dst: &Path, userns: &Path) -> Result<(), (&'static str, Errno)> {
+        self.record(Call::BindIdmapped { src: pb(src), dst: pb(dst), userns: pb(userns) }).map_err(|e| ("open_tree", e))
     }
     fn umount_detach(&self, path: &Path) -> Result<(), Errno> {
         self.record(Call::UmountDetach(pb(path)))

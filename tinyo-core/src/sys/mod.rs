@@ -41,6 +41,10 @@ pub trait Sys {
     fn mount_setattr_readonly(&self, path: &Path, recursive: bool) -> Result<(), Errno>;
     /// The mount flags of the mount at `path` that a read-only remount must keep (`statvfs`).
     fn locked_mount_flags(&self, path: &Path) -> Result<MsFlags, Errno>;
+    /// Bind `src` at `dst` through an id-mapped mount (`open_tree`, `mount_setattr(MOUNT_ATTR_IDMAP)`,
+    /// `move_mount`): files show the ids of the user namespace at `userns` (a path such as
+    /// `/proc/self/fd/N`). The error names the call.
+    fn bind_idmapped(&self, src: &Path, dst: &Path, userns: &Path) -> Result<(), (&'static str, Errno)>;
     /// `umount2(path, MNT_DETACH)`.
     fn umount_detach(&self, path: &Path) -> Result<(), Errno>;
     /// `pivot_root(new_root, put_old)`.

@@ -108,6 +108,35 @@ impl Sys for RealSys {
         Ok(flags)
     }
 
+    fn bind_idmapped(&self, src: &Path, dst: &Path, userns: &Path) -> Result<(), (&'static str, Errno)> {
+        #[repr(C)]
+        struct MountAttr {
+            attr_set: u64,
+            attr_clr: u64,
+            propagation: u64,
+            userns_fd: u64,
+        }
+        const OPEN_TREE_CLONE: libc::c_uint = 1;
+        const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+        const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+        let ns = nix::fcntl::open(userns, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| ("open(userns)", e))?;
+        let (c_src, c_dst) = (cpath(src).map_err(|e| ("open_tree", e))?, cpath(dst).map_err(|e| ("move_mount", e))?);
+        // SAFETY: `c_src` is a valid path; the result is a new fd we own.
+        let tree = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c_src.as_ptr(), OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint) };
+        let tree = Errno::result(tree).map_err(|e| ("open_tree", e))?;
+        // SAFETY: open_tree returned a fresh fd.
+        let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
+        let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: ns.as_raw_fd() as u64 };
+        let empty = c"";
+        // SAFETY: `tree` is a detached mount fd, `empty` a valid empty path with
+        // AT_EMPTY_PATH, `attr` a properly laid out struct mount_attr of the size passed.
+        let r = unsafe { libc::syscall(libc::SYS_mount_setattr, tree.as_raw_fd(), empty.as_ptr(), libc::AT_EMPTY_PATH as libc::c_uint, &attr as *const MountAttr, std::mem::size_of::<MountAttr>()) };
+        Errno::result(r).map_err(|e| ("mount_setattr(MOUNT_ATTR_IDMAP)", e))?;
+        // SAFETY: as above; the kernel attaches the detached tree at `c_dst`.
+        let r = unsafe { libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), empty.as_ptr(), libc::AT_FDCWD, c_dst.as_ptr(), MOVE_MOUNT_F_EMPTY_PATH) };
+        Errno::result(r).map(drop).map_err(|e| ("move_mount", e))
+    }
+
     fn umount_detach(&self, path: &Path) -> Result<(), Errno> {
         nix::mount::umount2(path, MntFlags::MNT_DETACH)
     }
@@ -340,6 +369,36 @@ pub fn effective_ids() -> (u32, u32) {
 /// `/proc/self/fd/N` whatever hides or guards the path afterwards.
 pub fn open_dir_path(path: &Path) -> Result<OwnedFd, Errno> {
     nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+}
+
+/// A user namespace with `maps`, held by fd (for id-mapped mounts): a child is cloned into
+/// it, mapped, its namespace opened, and the child killed and reaped.
+pub fn make_userns_fd(proof: &SingleThreaded, maps: &crate::userns::IdMaps) -> Result<OwnedFd, Errno> {
+    let (ready, hold) = pipe()?;
+    match clone_into(proof, Namespaces::USER, ParentOf::Caller)? {
+        Forked::Child(_) => {
+            drop(hold);
+            let mut b = [0u8];
+            let _ = read(ready.as_fd(), &mut b);
+            exit_now(0)
+        }
+        Forked::Parent((pid, pidfd)) => {
+            drop(ready);
+            let result = write_id_maps(pid, maps)
+                .map_err(|(_, e)| e)
+                .and_then(|()| nix::fcntl::open(format!("/proc/{}/ns/user", pid.as_raw()).as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()));
+            drop(hold);
+            let _ = pidfd_kill(pidfd.as_fd(), Signal::SIGKILL);
+            let _ = wait_pidfd(pidfd.as_fd());
+            result
+        }
+    }
+}
+
+/// Open `path` (a file or a directory) with `O_PATH`: a handle usable through
+/// `/proc/self/fd/N` whatever hides the path later.
+pub fn open_path(path: &Path) -> Result<OwnedFd, Errno> {
+    nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
 }
 
 /// `pidfd_open(pid, 0)`.
