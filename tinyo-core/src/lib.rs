@@ -21,6 +21,7 @@
 //! assert!(matches!(Outcome::Passed, Outcome::Passed));
 //! ```
 
+pub mod container;
 pub mod diagnose;
 pub mod error;
 pub mod init;

@@ -63,7 +63,7 @@ pub fn probe(proof: &SingleThreaded) -> Result<Duration, ProbeError> {
     let ns = Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
     let (report_r, report_w) = real::pipe().map_err(wait)?;
     let devnull = real::open_devnull().map_err(wait)?;
-    let container = spawn_direct(proof, probe_entry, 0, ns, devnull.as_fd(), devnull.as_fd(), report_w.as_fd()).map_err(ProbeError::Spawn)?;
+    let container = spawn_direct(proof, probe_entry, 0, ns, None, devnull.as_fd(), devnull.as_fd(), report_w.as_fd()).map_err(ProbeError::Spawn)?;
     drop(report_w);
     let mut report = Vec::new();
     let mut buf = [0u8; 4096];

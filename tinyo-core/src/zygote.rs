@@ -142,7 +142,7 @@ impl Zygote {
     /// Start a container running request `id` in `namespaces`, with these fds. `poolable`:
     /// the request's container is the one warm containers are made as (the zygote's
     /// `WarmEntry` set it up), so a warm one may serve it.
-    pub fn spawn(&self, id: u32, namespaces: Namespaces, poolable: bool, stdout: BorrowedFd<'_>, stderr: BorrowedFd<'_>, report: BorrowedFd<'_>) -> Result<Container, SpawnError> {
+    pub fn spawn(&self, id: u32, namespaces: Namespaces, poolable: bool, stdout: BorrowedFd<'_>, stderr: BorrowedFd<'_>, report: BorrowedFd<'_>) -> Result<Running, SpawnError> {
         let request = Writer::new().u32(id).u32(namespaces.bits()).u8(u8::from(poolable)).finish();
         let guard = self.sock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let sock = guard.as_ref().ok_or(SpawnError::ZygoteGone)?;
@@ -163,7 +163,7 @@ impl Zygote {
             });
         }
         let pidfd = fds.pop().ok_or(SpawnError::BadReply)?;
-        Ok(Container { pid: Pid::from_raw(pid), pidfd, reaped: false })
+        Ok(Running { pid: Pid::from_raw(pid), pidfd, reaped: false })
     }
 }
 
@@ -336,18 +336,23 @@ fn clone_with(
 
 /// Start a container as a child of this process, without a zygote: for a process that is
 /// itself single-threaded (the stock-harness re-run, before `main`).
+#[allow(clippy::too_many_arguments)]
 pub fn spawn_direct(
     proof: &SingleThreaded,
     entry: Entry,
     id: u32,
     namespaces: Namespaces,
+    stdin: Option<BorrowedFd<'_>>,
     stdout: BorrowedFd<'_>,
     stderr: BorrowedFd<'_>,
     report: BorrowedFd<'_>,
-) -> Result<Container, SpawnError> {
+) -> Result<Running, SpawnError> {
     let sys = |syscall| move |errno| SpawnError::Channel { syscall, errno };
     let fds = [real::dup(stdout).map_err(sys("dup"))?, real::dup(stderr).map_err(sys("dup"))?, real::dup(report).map_err(sys("dup"))?];
-    let devnull = real::open_devnull().map_err(sys("open(/dev/null)"))?;
+    let devnull = match stdin {
+        Some(fd) => real::dup(fd).map_err(sys("dup"))?,
+        None => real::open_devnull().map_err(sys("open(/dev/null)"))?,
+    };
     let me = real::pidfd_open(nix::unistd::getpid()).map_err(sys("pidfd_open"))?;
     let (euid, egid) = real::effective_ids();
     let (pid, pidfd) = clone_container(proof, entry, id, namespaces, fds, &devnull, &me, real::ParentOf::Caller, &IdMaps::for_caller(euid, egid, real::in_init_userns()))
@@ -355,19 +360,22 @@ pub fn spawn_direct(
             STAGE_ID_MAP => SpawnError::IdMap { errno },
             _ => SpawnError::Clone { namespaces, errno },
         })?;
-    Ok(Container { pid, pidfd, reaped: false })
+    Ok(Running { pid, pidfd, reaped: false })
 }
 
-/// A running container, as the harness holds it. Dropping it without [`Container::wait`]
+/// A pipe from a container and where its bytes go.
+pub type Pipe<'fd, 'sink> = (BorrowedFd<'fd>, &'sink mut dyn FnMut(&[u8]));
+
+/// A running container, as the harness holds it. Dropping it without [`Running::wait`]
 /// kills and reaps it: a container never outlives its handle.
 #[derive(Debug)]
-pub struct Container {
+pub struct Running {
     pid: Pid,
     pidfd: OwnedFd,
     reaped: bool,
 }
 
-impl Container {
+impl Running {
     /// PID 1's pid, in the harness's PID namespace.
     pub fn pid(&self) -> Pid {
         self.pid
@@ -383,6 +391,45 @@ impl Container {
         real::pidfd_kill(self.pidfd.as_fd(), Signal::SIGKILL)
     }
 
+    /// Read `pipes` (each into its sink) until every one is at end of file and PID 1 has
+    /// exited, killing the container at `timeout`. Returns whether it was killed.
+    pub fn drain(&self, timeout: std::time::Duration, pipes: &mut [Pipe<'_, '_>]) -> Result<bool, Errno> {
+        let deadline = std::time::Instant::now() + timeout;
+        let (mut timed_out, mut exited) = (false, false);
+        let mut open = vec![true; pipes.len()];
+        let mut buf = vec![0u8; 64 * 1024];
+        while open.iter().any(|o| *o) || !exited {
+            let mut fds: Vec<BorrowedFd<'_>> = pipes.iter().zip(&open).filter(|(_, o)| **o).map(|((fd, _), _)| *fd).collect();
+            if !exited {
+                fds.push(self.pidfd());
+            }
+            let wait_ms = if exited || timed_out { None } else { Some(deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as u64) };
+            let ready = real::poll_readable(&fds, wait_ms)?;
+            if !ready.iter().any(|r| *r) {
+                // The deadline: SIGKILL to PID 1 takes its whole PID namespace with it.
+                let _ = self.kill();
+                timed_out = true;
+                continue;
+            }
+            let mut i = 0;
+            for ((fd, sink), is_open) in pipes.iter_mut().zip(open.iter_mut()) {
+                if !*is_open {
+                    continue;
+                }
+                if ready[i] {
+                    let n = real::read(*fd, &mut buf)?;
+                    *is_open = n > 0;
+                    sink(&buf[..n]);
+                }
+                i += 1;
+            }
+            if !exited && ready[i] {
+                exited = true;
+            }
+        }
+        Ok(timed_out)
+    }
+
     /// Reap PID 1.
     pub fn wait(mut self) -> Result<Termination, Errno> {
         let t = real::wait_pidfd(self.pidfd.as_fd());
@@ -391,7 +438,7 @@ impl Container {
     }
 }
 
-impl Drop for Container {
+impl Drop for Running {
     fn drop(&mut self) {
         if !self.reaped {
             let _ = self.kill();

@@ -2,12 +2,12 @@
 //! deadline, reap, decide the outcome.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use tinyo_core::report::Report;
 use tinyo_core::sys::real::{self, SingleThreaded};
-use tinyo_core::zygote::{self, Container, SpawnError, Zygote};
+use tinyo_core::zygote::{self, Running, SpawnError, Zygote};
 use tinyo_core::diagnose::FailedAt;
 use tinyo_core::{FailureReason, Namespaces, NetMode, Outcome};
 
@@ -24,10 +24,10 @@ pub(crate) enum Launcher<'a> {
 }
 
 impl Launcher<'_> {
-    fn spawn(&self, id: u32, ns: Namespaces, poolable: bool, out: &OwnedFd, err: &OwnedFd, report: &OwnedFd) -> Result<Container, SpawnError> {
+    fn spawn(&self, id: u32, ns: Namespaces, poolable: bool, out: &OwnedFd, err: &OwnedFd, report: &OwnedFd) -> Result<Running, SpawnError> {
         match self {
             Self::Zygote(z) => z.spawn(id, ns, poolable, out.as_fd(), err.as_fd(), report.as_fd()),
-            Self::Direct(proof) => zygote::spawn_direct(proof, container_entry, id, ns, out.as_fd(), err.as_fd(), report.as_fd()),
+            Self::Direct(proof) => zygote::spawn_direct(proof, container_entry, id, ns, None, out.as_fd(), err.as_fd(), report.as_fd()),
         }
     }
 }
@@ -96,7 +96,14 @@ fn execute_inner(launcher: &Launcher<'_>, id: usize, record: &TestRecord, timeou
 
     let mut report = Vec::new();
     let mut output = CappedOutput::default();
-    let timed_out = collect(&container, timeout, &report_r, out_r.as_ref(), &mut report, &mut output).map_err(ctx("wait for the container: poll/read"))?;
+    let mut to_report = |b: &[u8]| report.extend_from_slice(b);
+    let mut to_output = |b: &[u8]| output.push(b);
+    let mut pipes: Vec<zygote::Pipe<'_, '_>> = vec![(report_r.as_fd(), &mut to_report)];
+    if let Some(o) = &out_r {
+        pipes.push((o.as_fd(), &mut to_output));
+    }
+    let timed_out = container.drain(timeout, &mut pipes).map_err(ctx("wait for the container: poll/read"))?;
+    drop(pipes);
     let init = container.wait().map_err(ctx("reap the container: waitid"))?;
     let mut outcome = Outcome::decide(Report::decode(&report), init, timed_out.then_some(timeout));
     // Under a memory limit, Rust's "memory allocation of N bytes failed" then SIGABRT is an
@@ -109,56 +116,6 @@ fn execute_inner(launcher: &Launcher<'_>, id: usize, record: &TestRecord, timeou
     Ok((outcome.expecting_panic(record.should_panic.expected()), out_r.map(|_| output)))
 }
 
-/// Read the report and output until the container has exited and every pipe is at end of
-/// file, killing the container at its deadline. Returns whether it was killed.
-fn collect(container: &Container, timeout: Duration, report_r: &OwnedFd, out_r: Option<&OwnedFd>, report: &mut Vec<u8>, output: &mut CappedOutput) -> Result<bool, Errno> {
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let mut exited = false;
-    let (mut report_open, mut out_open) = (true, out_r.is_some());
-    let mut buf = vec![0u8; 64 * 1024];
-    while report_open || out_open || !exited {
-        let mut fds = Vec::with_capacity(3);
-        if report_open {
-            fds.push(report_r.as_fd());
-        }
-        if let (true, Some(o)) = (out_open, out_r) {
-            fds.push(o.as_fd());
-        }
-        if !exited {
-            fds.push(container.pidfd());
-        }
-        let wait_ms = if exited || timed_out { None } else { Some(deadline.saturating_duration_since(Instant::now()).as_millis() as u64) };
-        let ready = real::poll_readable(&fds, wait_ms)?;
-        if !ready.iter().any(|r| *r) {
-            // The deadline: SIGKILL to PID 1 takes its whole PID namespace with it.
-            let _ = container.kill();
-            timed_out = true;
-            continue;
-        }
-        let mut i = 0;
-        if report_open {
-            if ready[i] {
-                let n = real::read(report_r.as_fd(), &mut buf)?;
-                report_open = n > 0;
-                report.extend_from_slice(&buf[..n]);
-            }
-            i += 1;
-        }
-        if let (true, Some(o)) = (out_open, out_r) {
-            if ready[i] {
-                let n = real::read(o.as_fd(), &mut buf)?;
-                out_open = n > 0;
-                output.push(&buf[..n]);
-            }
-            i += 1;
-        }
-        if !exited && ready[i] {
-            exited = true;
-        }
-    }
-    Ok(timed_out)
-}
 
 fn libc_sigabrt() -> i32 {
     nix::sys::signal::Signal::SIGABRT as i32

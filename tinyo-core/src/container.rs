@@ -1,0 +1,308 @@
+//! A container as a library: run a program in the same kind of container a test gets.
+//!
+//! ```no_run
+//! use tinyo_core::container::Container;
+//!
+//! let out = Container::new()
+//!     .hostname("box")
+//!     .tmpfs("/var/cache")
+//!     .env("GREETING", "hi")
+//!     .command("/bin/sh", ["-c", "hostname; echo $GREETING"])
+//!     .output()
+//!     .expect("run the container");
+//! assert_eq!(out.stdout, b"box\nhi\n");
+//! ```
+//!
+//! The calling process must be single-threaded (a fresh `main`, a `tinyo run`, or the body
+//! of an isolated test, which is one): containers are forked from it.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use tinyo_rootfs::{BindSpec, DeviceMode, FileSpec, RootfsConfig, SysfsMode};
+
+use crate::init::ChildIo;
+use crate::outcome::{Outcome, Termination};
+use crate::report::{BodyReport, Report};
+use crate::setup::{Limits, NetMode, Spec};
+use crate::sys::real::{self, SingleThreaded};
+use crate::zygote::{spawn_direct, SpawnError};
+use crate::Namespaces;
+
+/// Why a program could not be run in a container.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The calling process has several threads.
+    #[error("tinyo: a container is forked from the calling process, which must be single-threaded (call it before starting threads, or from an isolated test)")]
+    Threaded,
+    /// An argument holds a NUL byte.
+    #[error("tinyo: `{0}` holds a NUL byte")]
+    Nul(String),
+    /// The container could not be created.
+    #[error("{0}")]
+    Spawn(SpawnError),
+    /// Its setup failed.
+    #[error("{0}")]
+    Setup(Outcome),
+    /// The program could not be executed inside.
+    #[error("tinyo: run `{program}` in the container: {why}")]
+    Exec {
+        /// The program.
+        program: String,
+        /// The error (from `execvp`).
+        why: String,
+    },
+    /// A pipe, poll or wait failed.
+    #[error("tinyo: {what}: {errno:?} ({})", .errno.desc())]
+    Io {
+        /// The operation.
+        what: &'static str,
+        /// The error.
+        errno: Errno,
+    },
+}
+
+/// How a container run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Output {
+    /// How the program ended; `None` when the timeout killed it.
+    pub status: Option<Termination>,
+    /// Its standard output (empty with [`Command::status`]).
+    pub stdout: Vec<u8>,
+    /// Its standard error (empty with [`Command::status`]).
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    /// The exit code as a shell reports it: the code, or 128 + the signal; 124 for a timeout.
+    pub fn code(&self) -> i32 {
+        match self.status {
+            Some(Termination::Exited(c)) => c,
+            Some(Termination::Signaled { signal, .. }) => 128 + signal,
+            None => 124,
+        }
+    }
+}
+
+/// The container's configuration: a builder with the options of `#[isolated]`.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Container {
+    hostname: String,
+    net: NetMode,
+    image: Option<PathBuf>,
+    binds: Vec<BindSpec>,
+    tmpfs: Vec<PathBuf>,
+    files: Vec<FileSpec>,
+    env: Vec<(String, String)>,
+    workdir: Option<PathBuf>,
+    readonly_root: bool,
+    timeout: Duration,
+    limits: Limits,
+}
+
+impl Default for Container {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Container {
+    /// The default container: the host's system directories read-only, a private `/tmp`,
+    /// `/dev`, `/proc`, `/sys`, its own network with `lo` up, hostname `tinyo`, 300 s.
+    pub fn new() -> Self {
+        Self {
+            hostname: "tinyo".into(),
+            net: NetMode::Loopback,
+            image: None,
+            binds: Vec::new(),
+            tmpfs: Vec::new(),
+            files: Vec::new(),
+            env: Vec::new(),
+            workdir: None,
+            readonly_root: false,
+            timeout: Duration::from_secs(300),
+            limits: Limits::default(),
+        }
+    }
+    /// Its hostname.
+    pub fn hostname(mut self, name: impl Into<String>) -> Self {
+        self.hostname = name.into();
+        self
+    }
+    /// Its network.
+    pub fn net(mut self, net: NetMode) -> Self {
+        self.net = net;
+        self
+    }
+    /// A directory image as the root, copy-on-write.
+    pub fn rootfs(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.image = Some(dir.into());
+        self
+    }
+    /// Bind host `src` at `dst`, read-only unless `writable`.
+    pub fn bind(mut self, src: impl Into<PathBuf>, dst: impl Into<PathBuf>, writable: bool) -> Self {
+        let src = src.into();
+        let is_dir = std::fs::metadata(&src).map_or(true, |m| m.is_dir());
+        self.binds.push(BindSpec { src, dst: dst.into(), writable, is_dir });
+        self
+    }
+    /// An empty writable tmpfs at `path`.
+    pub fn tmpfs(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tmpfs.push(path.into());
+        self
+    }
+    /// A file written before the program starts.
+    pub fn file(mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>, mode: u32) -> Self {
+        self.files.push(FileSpec { path: path.into(), contents: contents.into(), mode });
+        self
+    }
+    /// An environment variable of the program (over the caller's environment).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+    /// The program's working directory (default `/`).
+    pub fn workdir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.workdir = Some(dir.into());
+        self
+    }
+    /// `/` read-only.
+    pub fn readonly_root(mut self, on: bool) -> Self {
+        self.readonly_root = on;
+        self
+    }
+    /// Kill the whole container after this long.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    /// Resource limits (`memory` in bytes, `pids`).
+    pub fn limits(mut self, memory: Option<u64>, pids: Option<u64>) -> Self {
+        self.limits = Limits::new(memory, pids);
+        self
+    }
+    /// A program to run in it, looked up with `execvp` semantics inside the new root.
+    pub fn command<S: AsRef<str>>(self, program: &str, args: impl IntoIterator<Item = S>) -> Command {
+        Command { container: self, program: program.to_owned(), args: args.into_iter().map(|a| a.as_ref().to_owned()).collect() }
+    }
+
+    fn spec(&self) -> Spec {
+        let mut config = RootfsConfig::new(self.hostname.clone());
+        config.devices = DeviceMode::BindHost;
+        if self.net == NetMode::Host {
+            config.sysfs = SysfsMode::HostBind;
+        }
+        config.image = self.image.clone();
+        config.binds = self.binds.clone();
+        config.tmpfs = self.tmpfs.clone();
+        config.files = self.files.clone();
+        config.readonly_root = self.readonly_root;
+        config.workdir = self.workdir.clone();
+        let mut spec = Spec::new(self.hostname.clone(), self.net, tinyo_rootfs::plan(&config, &real::host_facts()));
+        spec.limits = self.limits;
+        spec
+    }
+}
+
+/// A program and the container to run it in.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Command {
+    container: Container,
+    program: String,
+    args: Vec<String>,
+}
+
+/// What the container's PID 1 runs, handed over through the fork.
+struct Request {
+    spec: Spec,
+    program: CString,
+    argv: Vec<CString>,
+    env: Vec<(String, String)>,
+}
+
+static REQUEST: Mutex<Option<Request>> = Mutex::new(None);
+
+fn exec_entry(proof: SingleThreaded, _id: u32, io: ChildIo) -> ! {
+    let request = REQUEST.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    let Some(request) = request else { real::exit_now(70) };
+    crate::init::run(proof, &request.spec, io, &|| {
+        // PID 2, single-threaded: the environment is ours to set.
+        for (k, v) in &request.env {
+            std::env::set_var(k, v);
+        }
+        let errno = nix::unistd::execvp(&request.program, &request.argv).err().unwrap_or(Errno::UnknownErrno);
+        Err(format!("execvp: {errno:?} ({}){}", errno.desc(), if errno == Errno::ENOENT { "; not found in the container's PATH" } else { "" }))
+    })
+}
+
+impl Command {
+    /// Run it with the caller's stdin, stdout and stderr (a terminal passes through), and
+    /// wait for it.
+    pub fn status(&self) -> Result<Output, RunError> {
+        let stdin = std::io::stdin();
+        self.run(Some(stdin.as_fd()), None)
+    }
+
+    /// Run it with stdin from `/dev/null`, capturing stdout and stderr.
+    pub fn output(&self) -> Result<Output, RunError> {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut result = self.run(None, Some((&mut out, &mut err)))?;
+        result.stdout = out;
+        result.stderr = err;
+        Ok(result)
+    }
+
+    fn run(&self, stdin: Option<BorrowedFd<'_>>, capture: Option<(&mut Vec<u8>, &mut Vec<u8>)>) -> Result<Output, RunError> {
+        let proof = SingleThreaded::check().ok_or(RunError::Threaded)?;
+        let cstr = |s: &str| CString::new(s).map_err(|_| RunError::Nul(s.to_owned()));
+        let request = Request {
+            spec: self.container.spec(),
+            program: cstr(&self.program)?,
+            argv: std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str)).map(cstr).collect::<Result<_, _>>()?,
+            env: self.container.env.clone(),
+        };
+        *REQUEST.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(request);
+        let io = |what| move |errno| RunError::Io { what, errno };
+        let (report_r, report_w) = real::pipe().map_err(io("pipe"))?;
+        let pipes = if capture.is_some() { Some((real::pipe().map_err(io("pipe"))?, real::pipe().map_err(io("pipe"))?)) } else { None };
+        let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+        let (stdout_w, stderr_w) = match &pipes {
+            Some(((_, ow), (_, ew))) => (ow.as_fd(), ew.as_fd()),
+            None => (stdout.as_fd(), stderr.as_fd()),
+        };
+        let ns = Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
+        let running = spawn_direct(&proof, exec_entry, 0, ns, stdin, stdout_w, stderr_w, report_w.as_fd()).map_err(RunError::Spawn);
+        REQUEST.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let running = running?;
+        drop(report_w);
+        let mut report = Vec::new();
+        let mut to_report = |b: &[u8]| report.extend_from_slice(b);
+        let timed_out = match (pipes, capture) {
+            (Some(((out_r, out_w), (err_r, err_w))), Some((out, err))) => {
+                drop((out_w, err_w));
+                let mut to_out = |b: &[u8]| out.extend_from_slice(b);
+                let mut to_err = |b: &[u8]| err.extend_from_slice(b);
+                running.drain(self.container.timeout, &mut [(report_r.as_fd(), &mut to_report), (out_r.as_fd(), &mut to_out), (err_r.as_fd(), &mut to_err)])
+            }
+            _ => running.drain(self.container.timeout, &mut [(report_r.as_fd(), &mut to_report)]),
+        }
+        .map_err(io("poll/read"))?;
+        let init = running.wait().map_err(io("waitid"))?;
+        if timed_out {
+            return Ok(Output { status: None, stdout: Vec::new(), stderr: Vec::new() });
+        }
+        match Report::decode(&report) {
+            Some(Report::Finished { body: BodyReport::ReturnedErr(why), .. }) => Err(RunError::Exec { program: self.program.clone(), why }),
+            Some(Report::Finished { status, .. }) => Ok(Output { status: Some(status), stdout: Vec::new(), stderr: Vec::new() }),
+            other => Err(RunError::Setup(Outcome::decide(other, init, None))),
+        }
+    }
+}
