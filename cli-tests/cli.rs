@@ -63,6 +63,13 @@ fn run_passes_options_output_and_exit_codes_through() {
 }
 
 #[test]
+fn run_as_another_user() {
+    let (code, text) = run(Command::new(TINYO).args(["run", "--user", "1000:100", "--", "/bin/sh", "-c", "id -u; id -g"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(text, "1000\n100\n");
+}
+
+#[test]
 fn run_shows_the_container_not_the_host() {
     let (code, text) = run(Command::new(TINYO).args(["run", "--", "/bin/sh", "-c", "ls /; cat /proc/1/comm; id -u"]));
     assert_eq!(code, Some(0), "{text}");

@@ -35,6 +35,7 @@ OPTIONS:
     --env KEY=VALUE          set KEY in PROGRAM's environment (repeatable)
     --workdir PATH           PROGRAM's working directory (default /)
     --readonly-root          make / read-only
+    --user UID[:GID]         run PROGRAM as that user of the container (default 0, root)
     --timeout DURATION       kill the container after DURATION (250ms, 5s, 2m; default 300s)";
 
 fn run(args: &[String]) -> ExitCode {
@@ -91,6 +92,18 @@ fn run(args: &[String]) -> ExitCode {
                 }
                 "--workdir" => container = container.clone().workdir(value("--workdir")?),
                 "--readonly-root" => container = container.clone().readonly_root(true),
+                "--user" => {
+                    let u = value("--user")?;
+                    let bad = || format!("--user `{u}`: use UID or UID:GID (numbers)");
+                    let (uid, gid) = match u.split_once(':') {
+                        Some((a, b)) => (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?),
+                        None => {
+                            let id: u32 = u.parse().map_err(|_| bad())?;
+                            (id, id)
+                        }
+                    };
+                    container = container.clone().user(uid, gid);
+                }
                 "--timeout" => {
                     let d = value("--timeout")?;
                     container = container.clone().timeout(tinyo_harness::parse_duration(&d).ok_or_else(|| format!("--timeout `{d}` is not a duration (250ms, 5s, 2m)"))?);
@@ -165,6 +178,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["doctor"] => doctor(),
+        ["doctor", "--help" | "-h"] => {
+            println!("tinyo doctor\n\nPrint what this machine allows (kernel, user namespace sysctls, AppArmor, seccomp,\nmasked paths), make one real container, and if that fails, say why and how to fix it.\nExits 0 when isolation works here, 1 when it does not.");
+            ExitCode::SUCCESS
+        }
         ["run", ..] => run(&args[1..]),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{USAGE}");

@@ -42,4 +42,30 @@ fn a_missing_program_is_an_error_naming_it() {
     assert!(err.to_string().contains("`no-such-program`") && err.to_string().contains("not found in the container's PATH"), "{err}");
 }
 
+/// Nested in a test's container only its root is mapped, so another user is refused, and
+/// said (`cli-tests/cli.rs` runs `tinyo run --user` from the host, where it works).
+#[isolated]
+fn another_user_in_a_nested_container_is_refused_and_said() {
+    guard();
+    let err = Container::new().user(1000, 1000).command("/usr/bin/id", ["-u"]).output().unwrap_err();
+    assert!(err.to_string().contains("become uid 1000, gid 1000: setresgid: EINVAL"), "{err}");
+    let out = Container::new().user(0, 0).command("/usr/bin/id", ["-u"]).output().unwrap();
+    assert_eq!(out.stdout, b"0\n");
+}
+
+#[isolated]
+fn spawn_then_kill_or_wait() {
+    guard();
+    let child = Container::new().command("/bin/sh", ["-c", "echo started; sleep 30"]).spawn().unwrap();
+    assert!(child.id() > 0);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status, Some(Termination::Signaled { signal: 9, core_dumped: false }));
+    assert_eq!(out.stdout, b"started\n");
+    let child = Container::new().command("/bin/echo", ["done"]).spawn().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!((out.status, out.stdout), (Some(Termination::Exited(0)), b"done\n".to_vec()));
+}
+
 tinyo::main!();

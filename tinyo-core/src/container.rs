@@ -105,6 +105,7 @@ pub struct Container {
     readonly_root: bool,
     timeout: Duration,
     limits: Limits,
+    user: Option<(u32, u32)>,
 }
 
 impl Default for Container {
@@ -129,7 +130,14 @@ impl Container {
             readonly_root: false,
             timeout: Duration::from_secs(300),
             limits: Limits::default(),
+            user: None,
         }
+    }
+    /// Run the program as this uid and gid of the container (root by default; ids other than
+    /// 0 need the caller to be root, whose containers map 65536 ids).
+    pub fn user(mut self, uid: u32, gid: u32) -> Self {
+        self.user = Some((uid, gid));
+        self
     }
     /// Its hostname.
     pub fn hostname(mut self, name: impl Into<String>) -> Self {
@@ -226,6 +234,7 @@ struct Request {
     program: CString,
     argv: Vec<CString>,
     env: Vec<(String, String)>,
+    user: Option<(u32, u32)>,
 }
 
 static REQUEST: Mutex<Option<Request>> = Mutex::new(None);
@@ -238,6 +247,9 @@ fn exec_entry(proof: SingleThreaded, _id: u32, io: ChildIo) -> ! {
         for (k, v) in &request.env {
             std::env::set_var(k, v);
         }
+        if let Some((uid, gid)) = request.user {
+            real::become_user(uid, gid).map_err(|(call, e)| format!("become uid {uid}, gid {gid}: {call}: {e:?} ({})", e.desc()))?;
+        }
         let errno = nix::unistd::execvp(&request.program, &request.argv).err().unwrap_or(Errno::UnknownErrno);
         Err(format!("execvp: {errno:?} ({}){}", errno.desc(), if errno == Errno::ENOENT { "; not found in the container's PATH" } else { "" }))
     })
@@ -248,19 +260,40 @@ impl Command {
     /// wait for it.
     pub fn status(&self) -> Result<Output, RunError> {
         let stdin = std::io::stdin();
-        self.run(Some(stdin.as_fd()), None)
+        self.start(Some(stdin.as_fd()), None)
+    }
+
+    /// [`Command::status`] under its usual `std::process` name for "run and wait".
+    pub fn run(&self) -> Result<Output, RunError> {
+        self.status()
     }
 
     /// Run it with stdin from `/dev/null`, capturing stdout and stderr.
     pub fn output(&self) -> Result<Output, RunError> {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut result = self.run(None, Some((&mut out, &mut err)))?;
+        let mut result = self.start(None, Some((&mut out, &mut err)))?;
         result.stdout = out;
         result.stderr = err;
         Ok(result)
     }
 
-    fn run(&self, stdin: Option<BorrowedFd<'_>>, capture: Option<(&mut Vec<u8>, &mut Vec<u8>)>) -> Result<Output, RunError> {
+    /// Start it, capturing stdout and stderr, and return at once: the [`Child`] is waited
+    /// for (or killed) later. Dropping the child kills and reaps the container.
+    pub fn spawn(&self) -> Result<Child, RunError> {
+        self.launch(None, true)
+    }
+
+    fn start(&self, stdin: Option<BorrowedFd<'_>>, capture: Option<(&mut Vec<u8>, &mut Vec<u8>)>) -> Result<Output, RunError> {
+        let child = self.launch(stdin, capture.is_some())?;
+        let output = child.wait_with_output()?;
+        if let Some((out, err)) = capture {
+            *out = output.stdout.clone();
+            *err = output.stderr.clone();
+        }
+        Ok(output)
+    }
+
+    fn launch(&self, stdin: Option<BorrowedFd<'_>>, capture: bool) -> Result<Child, RunError> {
         let proof = SingleThreaded::check().ok_or(RunError::Threaded)?;
         let cstr = |s: &str| CString::new(s).map_err(|_| RunError::Nul(s.to_owned()));
         let request = Request {
@@ -268,11 +301,11 @@ impl Command {
             program: cstr(&self.program)?,
             argv: std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str)).map(cstr).collect::<Result<_, _>>()?,
             env: self.container.env.clone(),
+            user: self.container.user,
         };
         *REQUEST.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(request);
-        let io = |what| move |errno| RunError::Io { what, errno };
         let (report_r, report_w) = real::pipe().map_err(io("pipe"))?;
-        let pipes = if capture.is_some() { Some((real::pipe().map_err(io("pipe"))?, real::pipe().map_err(io("pipe"))?)) } else { None };
+        let pipes = if capture { Some((real::pipe().map_err(io("pipe"))?, real::pipe().map_err(io("pipe"))?)) } else { None };
         let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
         let (stdout_w, stderr_w) = match &pipes {
             Some(((_, ow), (_, ew))) => (ow.as_fd(), ew.as_fd()),
@@ -281,27 +314,62 @@ impl Command {
         let ns = Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
         let running = spawn_direct(&proof, exec_entry, 0, ns, stdin, stdout_w, stderr_w, report_w.as_fd()).map_err(RunError::Spawn);
         REQUEST.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        let running = running?;
-        drop(report_w);
-        let mut report = Vec::new();
+        Ok(Child {
+            running: running?,
+            report: report_r,
+            output: pipes.map(|((out_r, _), (err_r, _))| (out_r, err_r)),
+            timeout: self.container.timeout,
+            program: self.program.clone(),
+        })
+    }
+}
+
+fn io(what: &'static str) -> impl Fn(Errno) -> RunError {
+    move |errno| RunError::Io { what, errno }
+}
+
+/// A program running in its container ([`Command::spawn`]).
+#[derive(Debug)]
+pub struct Child {
+    running: crate::zygote::Running,
+    report: std::os::fd::OwnedFd,
+    output: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
+    timeout: Duration,
+    program: String,
+}
+
+impl Child {
+    /// The host pid of the container's init.
+    pub fn id(&self) -> u32 {
+        self.running.pid().as_raw().unsigned_abs()
+    }
+
+    /// Kill the container: every process in it.
+    pub fn kill(&self) -> Result<(), RunError> {
+        self.running.kill().map_err(io("pidfd_send_signal"))
+    }
+
+    /// Wait for the program to end (or the timeout), with its captured output.
+    pub fn wait_with_output(self) -> Result<Output, RunError> {
+        let (mut report, mut out, mut err) = (Vec::new(), Vec::new(), Vec::new());
         let mut to_report = |b: &[u8]| report.extend_from_slice(b);
-        let timed_out = match (pipes, capture) {
-            (Some(((out_r, out_w), (err_r, err_w))), Some((out, err))) => {
-                drop((out_w, err_w));
-                let mut to_out = |b: &[u8]| out.extend_from_slice(b);
-                let mut to_err = |b: &[u8]| err.extend_from_slice(b);
-                running.drain(self.container.timeout, &mut [(report_r.as_fd(), &mut to_report), (out_r.as_fd(), &mut to_out), (err_r.as_fd(), &mut to_err)])
-            }
-            _ => running.drain(self.container.timeout, &mut [(report_r.as_fd(), &mut to_report)]),
+        let mut to_out = |b: &[u8]| out.extend_from_slice(b);
+        let mut to_err = |b: &[u8]| err.extend_from_slice(b);
+        let timed_out = match &self.output {
+            Some((o, e)) => self.running.drain(self.timeout, &mut [(self.report.as_fd(), &mut to_report), (o.as_fd(), &mut to_out), (e.as_fd(), &mut to_err)]),
+            None => self.running.drain(self.timeout, &mut [(self.report.as_fd(), &mut to_report)]),
         }
         .map_err(io("poll/read"))?;
-        let init = running.wait().map_err(io("waitid"))?;
+        let init = self.running.wait().map_err(io("waitid"))?;
         if timed_out {
-            return Ok(Output { status: None, stdout: Vec::new(), stderr: Vec::new() });
+            return Ok(Output { status: None, stdout: out, stderr: err });
         }
         match Report::decode(&report) {
-            Some(Report::Finished { body: BodyReport::ReturnedErr(why), .. }) => Err(RunError::Exec { program: self.program.clone(), why }),
-            Some(Report::Finished { status, .. }) => Ok(Output { status: Some(status), stdout: Vec::new(), stderr: Vec::new() }),
+            Some(Report::Finished { body: BodyReport::ReturnedErr(why), .. }) => Err(RunError::Exec { program: self.program, why }),
+            Some(Report::Finished { body: BodyReport::Panicked { message, .. }, .. }) => Err(RunError::Exec { program: self.program, why: message }),
+            Some(Report::Finished { status, .. }) => Ok(Output { status: Some(status), stdout: out, stderr: err }),
+            // Killed from outside ([`Child::kill`]): the container's end is the program's.
+            None => Ok(Output { status: Some(init), stdout: out, stderr: err }),
             other => Err(RunError::Setup(Outcome::decide(other, init, None))),
         }
     }

@@ -71,23 +71,10 @@ impl Sys for RealSys {
     }
 
     fn mount_setattr_readonly(&self, path: &Path, recursive: bool) -> Result<(), Errno> {
-        #[repr(C)]
-        struct MountAttr {
-            attr_set: u64,
-            attr_clr: u64,
-            propagation: u64,
-            userns_fd: u64,
-        }
         const MOUNT_ATTR_RDONLY: u64 = 1;
-        let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
         let c = cpath(path)?;
         let flags = if recursive { libc::AT_RECURSIVE } else { 0 } as libc::c_uint;
-        // SAFETY: `c` is a valid NUL-terminated path and `attr` a properly laid out
-        // `struct mount_attr` whose size we pass; the kernel only reads both.
-        let r = unsafe {
-            libc::syscall(libc::SYS_mount_setattr, libc::AT_FDCWD, c.as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
-        };
-        Errno::result(r).map(drop)
+        mount_setattr(libc::AT_FDCWD, &c, flags, MOUNT_ATTR_RDONLY, 0)
     }
 
     fn locked_mount_flags(&self, path: &Path) -> Result<MsFlags, Errno> {
@@ -109,13 +96,6 @@ impl Sys for RealSys {
     }
 
     fn bind_idmapped(&self, src: &Path, dst: &Path, userns: &Path) -> Result<(), (&'static str, Errno)> {
-        #[repr(C)]
-        struct MountAttr {
-            attr_set: u64,
-            attr_clr: u64,
-            propagation: u64,
-            userns_fd: u64,
-        }
         const OPEN_TREE_CLONE: libc::c_uint = 1;
         const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
         const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
@@ -126,12 +106,9 @@ impl Sys for RealSys {
         let tree = Errno::result(tree).map_err(|e| ("open_tree", e))?;
         // SAFETY: open_tree returned a fresh fd.
         let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
-        let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: ns.as_raw_fd() as u64 };
         let empty = c"";
-        // SAFETY: `tree` is a detached mount fd, `empty` a valid empty path with
-        // AT_EMPTY_PATH, `attr` a properly laid out struct mount_attr of the size passed.
-        let r = unsafe { libc::syscall(libc::SYS_mount_setattr, tree.as_raw_fd(), empty.as_ptr(), libc::AT_EMPTY_PATH as libc::c_uint, &attr as *const MountAttr, std::mem::size_of::<MountAttr>()) };
-        Errno::result(r).map_err(|e| ("mount_setattr(MOUNT_ATTR_IDMAP)", e))?;
+        mount_setattr(tree.as_raw_fd(), empty, libc::AT_EMPTY_PATH as libc::c_uint, MOUNT_ATTR_IDMAP, ns.as_raw_fd() as u64)
+            .map_err(|e| ("mount_setattr(MOUNT_ATTR_IDMAP)", e))?;
         // SAFETY: as above; the kernel attaches the detached tree at `c_dst`.
         let r = unsafe { libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), empty.as_ptr(), libc::AT_FDCWD, c_dst.as_ptr(), MOVE_MOUNT_F_EMPTY_PATH) };
         Errno::result(r).map(drop).map_err(|e| ("move_mount", e))
@@ -204,6 +181,23 @@ impl Sys for RealSys {
         Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map_err(|e| ("ioctl(SIOCSIFFLAGS)", e))?;
         Ok(())
     }
+}
+
+/// `mount_setattr(dirfd, path, flags, {attr_set, userns_fd})`: set mount attributes, every
+/// other attribute untouched.
+fn mount_setattr(dirfd: RawFd, path: &std::ffi::CStr, flags: libc::c_uint, attr_set: u64, userns_fd: u64) -> Result<(), Errno> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr { attr_set, attr_clr: 0, propagation: 0, userns_fd };
+    // SAFETY: `path` is a valid NUL-terminated string and `attr` a properly laid out
+    // `struct mount_attr` whose size we pass; the kernel only reads both.
+    let r = unsafe { libc::syscall(libc::SYS_mount_setattr, dirfd, path.as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>()) };
+    Errno::result(r).map(drop)
 }
 
 // ---------------------------------------------------------------------------------------
