@@ -29,6 +29,8 @@
 //! timeout says so, and a container that could not be set up says which step, syscall,
 //! path and errno failed, and how to fix it.
 
+pub use tinyo_core::container::Container;
+pub use tinyo_core::network::{Host, Network};
 pub use tinyo_core::{FailureReason, Namespaces, NetMode, Outcome, SetupError, Termination};
 pub use tinyo_macros::isolated;
 

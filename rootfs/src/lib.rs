@@ -221,6 +221,8 @@ pub struct RootfsConfig {
     /// (host view): read-only under an overlay whose upper layer is a tmpfs, so the test
     /// writes anywhere and nothing reaches the directory.
     pub image: Option<PathBuf>,
+    /// More `/etc/hosts` lines: (name, address), for the hosts of a test network.
+    pub extra_hosts: Vec<(String, String)>,
     /// Make `/` itself read-only at the end (mounts below it keep their own modes).
     pub readonly_root: bool,
     /// The body's working directory (default: the crate directory).
@@ -246,6 +248,7 @@ impl RootfsConfig {
             etc_source: None,
             staged: false,
             binds: Vec::new(),
+            extra_hosts: Vec::new(),
             image: None,
             tmpfs: Vec::new(),
             files: Vec::new(),
@@ -475,10 +478,11 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     //    read-only over the host's files, then unlinked from the staging directory. (In an
     //    image, written in place.)
     let etc_is_bound = dirs.iter().any(|d| d == Path::new("/etc"));
-    let generated = [
-        ("hostname", format!("{}\n", config.hostname), facts.etc_hostname),
-        ("hosts", etc_hosts(&config.hostname), facts.etc_hosts),
-    ];
+    let mut hosts = etc_hosts(&config.hostname);
+    for (name, addr) in &config.extra_hosts {
+        hosts.push_str(&format!("{addr}\t{name}\n"));
+    }
+    let generated = [("hostname", format!("{}\n", config.hostname), facts.etc_hostname), ("hosts", hosts, facts.etc_hosts)];
     if in_image {
         steps.push(Step::MkdirAll { path: p("/etc"), mode: 0o755 });
         for (name, contents, _) in &generated {

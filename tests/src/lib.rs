@@ -92,3 +92,21 @@ pub fn wait_for(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> b
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// The newest test binary `<name>-<hash>` next to the running one (cargo builds every test
+/// target before it runs any).
+pub fn sibling_test_binary(name: &str) -> std::path::PathBuf {
+    let me = std::env::current_exe().unwrap_or_default();
+    let dir = me.parent().map(Path::to_path_buf).unwrap_or_default();
+    std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_prefix(&format!("{name}-")).is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .map(|e| e.path())
+        .unwrap_or_else(|| dir.join(format!("{name}-not-built")))
+}

@@ -2,6 +2,8 @@
 //! and check what it prints and how it exits.
 
 use std::process::{Command, Output};
+
+use tinyo_tests::sibling_test_binary;
 use std::time::{Duration, Instant};
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_tinyo-fixture");
@@ -164,22 +166,6 @@ fn unprivileged_users_get_the_same_containers() {
     assert!(text.contains("1 passed; 0 failed"), "{text}");
 }
 
-/// The newest test binary `<name>-<hash>` next to this one (cargo builds every test target
-/// before it runs any).
-fn sibling_test_binary(name: &str) -> std::path::PathBuf {
-    let me = std::env::current_exe().unwrap();
-    let dir = me.parent().unwrap();
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            n.strip_prefix(&format!("{name}-")).is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
-        })
-        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
-        .unwrap_or_else(|| panic!("no {name}-* test binary in {}", dir.display()))
-        .path()
-}
 
 /// Rootless: the whole end-to-end suite and every escape attempt, run as nobody, pass the
 /// same way (the container's root is then that user on the host).

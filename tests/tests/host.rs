@@ -17,6 +17,7 @@ struct HostState {
     hostname: String,
     tmp: BTreeSet<PathBuf>,
     netns: BTreeSet<PathBuf>,
+    interfaces: BTreeSet<PathBuf>,
 }
 
 fn snapshot() -> HostState {
@@ -31,6 +32,7 @@ fn snapshot() -> HostState {
         hostname: nix::unistd::gethostname().unwrap().into_string().unwrap(),
         tmp: std::fs::read_dir("/tmp").unwrap().map(|e| e.unwrap().path()).collect(),
         netns,
+        interfaces: std::fs::read_dir("/sys/class/net").unwrap().map(|e| e.unwrap().path()).collect(),
     }
 }
 
@@ -63,6 +65,12 @@ fn the_host_is_unchanged_by_500_containers_and_by_timeouts() {
     assert!(text.contains("0 passed; 2 failed"), "{text}");
     assert_eq!(text.matches("timed out after 100ms").count(), 2, "{text}");
 
+    // Test networks (bridges, veths, hosts) live in the tests' own namespaces.
+    let networks = tinyo_tests::sibling_test_binary("networks");
+    let out = Command::new(&networks).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("the networks suite is built (run cargo test --workspace)");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(processes_running(&networks).is_empty());
+
     // No process of any run remains: PID 1's exit kills its namespace, daemons included.
     assert!(tinyo_tests::wait_for(std::time::Duration::from_secs(1), || processes_running(fixture).is_empty()), "{:?}", processes_running(fixture));
     let after = snapshot();
@@ -72,4 +80,5 @@ fn the_host_is_unchanged_by_500_containers_and_by_timeouts() {
     assert!(!after.mounts.contains("tinyo-fixture-mess"));
     // Network namespaces are freed asynchronously by the kernel, but no process holds one.
     assert_eq!(before.netns, after.netns);
+    assert_eq!(before.interfaces, after.interfaces, "no interface of a test network is left");
 }

@@ -106,6 +106,8 @@ pub struct Container {
     timeout: Duration,
     limits: Limits,
     user: Option<(u32, u32)>,
+    extra_hosts: Vec<(String, String)>,
+    attach: Option<String>,
 }
 
 impl Default for Container {
@@ -131,7 +133,26 @@ impl Container {
             timeout: Duration::from_secs(300),
             limits: Limits::default(),
             user: None,
+            extra_hosts: Vec::new(),
+            attach: None,
         }
+    }
+    /// One more `/etc/hosts` line: `name` at `addr`.
+    pub fn host_entry(mut self, name: impl Into<String>, addr: impl Into<String>) -> Self {
+        self.extra_hosts.push((name.into(), addr.into()));
+        self
+    }
+    /// Wait (up to 5 s) for an interface `eth0` to be moved into the container's network
+    /// namespace from outside, give it `addr` (CIDR, e.g. `10.201.0.1/24`) and bring it up,
+    /// before the program starts. How [`crate::network::Network`] plugs hosts in.
+    pub fn attach(mut self, addr: impl Into<String>) -> Self {
+        self.attach = Some(addr.into());
+        self
+    }
+    /// A function of this binary to run in it (instead of a program): the process is forked,
+    /// not executed, so `f` runs with everything the caller had in memory.
+    pub fn function(self, name: &str, f: fn()) -> Command {
+        Command { container: self, program: name.to_owned(), args: Vec::new(), function: Some(f) }
     }
     /// Run the program as this uid and gid of the container (root by default; ids other than
     /// 0 need the caller to be root, whose containers map 65536 ids).
@@ -198,7 +219,7 @@ impl Container {
     }
     /// A program to run in it, looked up with `execvp` semantics inside the new root.
     pub fn command<S: AsRef<str>>(self, program: &str, args: impl IntoIterator<Item = S>) -> Command {
-        Command { container: self, program: program.to_owned(), args: args.into_iter().map(|a| a.as_ref().to_owned()).collect() }
+        Command { container: self, program: program.to_owned(), args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(), function: None }
     }
 
     fn spec(&self) -> Spec {
@@ -213,6 +234,7 @@ impl Container {
         config.files = self.files.clone();
         config.readonly_root = self.readonly_root;
         config.workdir = self.workdir.clone();
+        config.extra_hosts = self.extra_hosts.clone();
         let mut spec = Spec::new(self.hostname.clone(), self.net, tinyo_rootfs::plan(&config, &real::host_facts()));
         spec.limits = self.limits;
         spec
@@ -226,6 +248,7 @@ pub struct Command {
     container: Container,
     program: String,
     args: Vec<String>,
+    function: Option<fn()>,
 }
 
 /// What the container's PID 1 runs, handed over through the fork.
@@ -235,6 +258,26 @@ struct Request {
     argv: Vec<CString>,
     env: Vec<(String, String)>,
     user: Option<(u32, u32)>,
+    function: Option<fn()>,
+    attach: Option<String>,
+}
+
+/// Wait for `eth0`, then give it `addr` and bring it up (with the container's `ip`).
+fn attach_eth0(addr: &str) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !std::path::Path::new("/sys/class/net/eth0").exists() {
+        if std::time::Instant::now() > deadline {
+            return Err("attach to the network: no eth0 arrived within 5s".into());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for args in [vec!["addr", "add", addr, "dev", "eth0"], vec!["link", "set", "eth0", "up"]] {
+        let out = std::process::Command::new("ip").args(&args).output().map_err(|e| format!("attach to the network: run `ip`: {e} (iproute2 is needed)"))?;
+        if !out.status.success() {
+            return Err(format!("attach to the network: ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+        }
+    }
+    Ok(())
 }
 
 static REQUEST: Mutex<Option<Request>> = Mutex::new(None);
@@ -247,8 +290,15 @@ fn exec_entry(proof: SingleThreaded, _id: u32, io: ChildIo) -> ! {
         for (k, v) in &request.env {
             std::env::set_var(k, v);
         }
+        if let Some(addr) = &request.attach {
+            attach_eth0(addr)?;
+        }
         if let Some((uid, gid)) = request.user {
             real::become_user(uid, gid).map_err(|(call, e)| format!("become uid {uid}, gid {gid}: {call}: {e:?} ({})", e.desc()))?;
+        }
+        if let Some(f) = request.function {
+            f();
+            return Ok(());
         }
         let errno = nix::unistd::execvp(&request.program, &request.argv).err().unwrap_or(Errno::UnknownErrno);
         Err(format!("execvp: {errno:?} ({}){}", errno.desc(), if errno == Errno::ENOENT { "; not found in the container's PATH" } else { "" }))
@@ -302,6 +352,8 @@ impl Command {
             argv: std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str)).map(cstr).collect::<Result<_, _>>()?,
             env: self.container.env.clone(),
             user: self.container.user,
+            function: self.function,
+            attach: self.container.attach.clone(),
         };
         *REQUEST.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(request);
         let (report_r, report_w) = real::pipe().map_err(io("pipe"))?;
@@ -320,6 +372,7 @@ impl Command {
             output: pipes.map(|((out_r, _), (err_r, _))| (out_r, err_r)),
             timeout: self.container.timeout,
             program: self.program.clone(),
+            function: self.function.is_some(),
         })
     }
 }
@@ -336,6 +389,7 @@ pub struct Child {
     output: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
     timeout: Duration,
     program: String,
+    function: bool,
 }
 
 impl Child {
@@ -366,6 +420,10 @@ impl Child {
         }
         match Report::decode(&report) {
             Some(Report::Finished { body: BodyReport::ReturnedErr(why), .. }) => Err(RunError::Exec { program: self.program, why }),
+            // A function that panics is a host that failed: exit code 101, as a Rust program's.
+            Some(Report::Finished { body: BodyReport::Panicked { .. }, .. }) if self.function => {
+                Ok(Output { status: Some(Termination::Exited(101)), stdout: out, stderr: err })
+            }
             Some(Report::Finished { body: BodyReport::Panicked { message, .. }, .. }) => Err(RunError::Exec { program: self.program, why: message }),
             Some(Report::Finished { status, .. }) => Ok(Output { status: Some(status), stdout: out, stderr: err }),
             // Killed from outside ([`Child::kill`]): the container's end is the program's.

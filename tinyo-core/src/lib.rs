@@ -26,6 +26,7 @@ pub mod diagnose;
 pub mod error;
 pub mod init;
 pub mod namespaces;
+pub mod network;
 pub mod outcome;
 pub mod probe;
 pub mod report;
