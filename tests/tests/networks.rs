@@ -35,9 +35,9 @@ fn connect(host: &str, port: u16, timeout: Duration) -> std::io::Result<TcpStrea
     Ok(s)
 }
 
-/// Host `b`: for 4 s, keep a connection to `a` (by name) and ping it; print what happens.
+/// Host `b`: for 6 s, keep a connection to `a` (by name) and ping it; print what happens.
 fn echo_client() {
-    let end = Instant::now() + Duration::from_secs(4);
+    let end = Instant::now() + Duration::from_secs(6);
     let mut conn: Option<(TcpStream, BufReader<TcpStream>)> = None;
     while Instant::now() < end {
         match conn.take() {
@@ -73,7 +73,8 @@ fn echo_by_name_partition_heal_and_kill() {
     net.partition(&["a"], &["b"]).unwrap();
     std::thread::sleep(Duration::from_millis(900));
     net.heal().unwrap();
-    std::thread::sleep(Duration::from_millis(900));
+    // Generous: after a cut, the neighbour (ARP) entries take up to a few seconds to recover.
+    std::thread::sleep(Duration::from_millis(2500));
     a.kill();
     let out = b.wait().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -135,22 +136,36 @@ fn ask(host: &str, what: &str) -> Option<String> {
     Some(answer.trim().to_owned())
 }
 
-/// The client: 5 increments through r1, a pause (r1 dies then), 5 through r2, then the
-/// value at r2 and r3.
+/// `ask`, retried for up to 10 s (hosts start in their own time).
+fn ask_until(host: &str, what: &str, want: &str) -> bool {
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if ask(host, what).as_deref() == Some(want) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// The client: 5 increments through r1; once r1 is gone, 5 through r2; then the value at r2
+/// and r3.
 fn counter_client() {
-    std::thread::sleep(Duration::from_millis(300));
     for _ in 0..5 {
-        assert_eq!(ask("r1", "inc").as_deref(), Some("ok"));
+        assert!(ask_until("r1", "inc", "ok"), "r1 never answered");
     }
     println!("phase1 done");
-    std::thread::sleep(Duration::from_millis(800));
+    let end = Instant::now() + Duration::from_secs(10);
+    while connect("r1", 7100, Duration::from_millis(200)).is_ok() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     for _ in 0..5 {
-        assert_eq!(ask("r2", "inc").as_deref(), Some("ok"));
+        assert!(ask_until("r2", "inc", "ok"), "r2 never answered");
     }
     println!("r2={} r3={}", ask("r2", "get").unwrap_or_default(), ask("r3", "get").unwrap_or_default());
 }
 
-#[isolated(timeout = "20s")]
+#[isolated(timeout = "30s")]
 fn a_replicated_counter_survives_the_loss_of_a_host() {
     guard();
     let net = Network::new(&["r1", "r2", "r3", "cl"]).unwrap();
@@ -158,7 +173,8 @@ fn a_replicated_counter_survives_the_loss_of_a_host() {
     let _r2 = net.spawn("r2", replica).unwrap();
     let _r3 = net.spawn("r3", replica).unwrap();
     let cl = net.spawn("cl", counter_client).unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // The test is on the network too: once r1 has counted the client's 5, kill it.
+    assert!(ask_until(r1.addr(), "get", "5"), "phase 1 never finished");
     r1.kill();
     let out = cl.wait().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -170,16 +186,27 @@ fn a_replicated_counter_survives_the_loss_of_a_host() {
 #[isolated(timeout = "20s")]
 fn pause_and_resume() {
     guard();
-    let net = Network::new(&["a", "p"]).unwrap();
+    // (Any /24 will do: the network exists only inside this test.)
+    let net = Network::with_prefix(&["a", "p"], "10.77.3").unwrap();
+    assert!(Network::with_prefix(&["x"], "10.77").is_err());
     let a = net.spawn("a", echo_server).unwrap();
     let probe = |expect_up: bool| {
         fn up() {
-            std::thread::sleep(Duration::from_millis(200));
-            let mut s = connect("a", 7000, Duration::from_millis(300)).unwrap();
-            s.write_all(b"x\n").unwrap();
-            let mut l = String::new();
-            BufReader::new(s).read_line(&mut l).unwrap();
-            assert_eq!(l, "x\n");
+            assert!(std::fs::read_to_string("/etc/hosts").unwrap().contains("10.77.3.1\ta\n"));
+            let end = Instant::now() + Duration::from_secs(10);
+            loop {
+                let echoed = connect("a", 7000, Duration::from_millis(300)).and_then(|mut s| {
+                    s.write_all(b"x\n")?;
+                    let mut l = String::new();
+                    BufReader::new(s).read_line(&mut l)?;
+                    Ok(l)
+                });
+                match echoed {
+                    Ok(l) if l == "x\n" => return,
+                    _ if Instant::now() > end => panic!("a never answered: {echoed:?}"),
+                    _ => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
         }
         fn down() {
             std::thread::sleep(Duration::from_millis(200));

@@ -31,8 +31,8 @@ use crate::container::{Child, Container, Output, RunError};
 const BRIDGE: &str = "tinyo-br0";
 /// The second bridge a partition moves hosts to.
 const CUT: &str = "tinyo-br1";
-/// The private range hosts get addresses from (`.1`, `.2`…).
-const PREFIX: &str = "10.201.0";
+/// The private range hosts get addresses from by default (`.1`, `.2`…).
+pub const DEFAULT_PREFIX: &str = "10.201.0";
 
 /// What went wrong with a test network.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +55,9 @@ pub enum NetworkError {
         #[source]
         source: RunError,
     },
+    /// The address prefix is not three bytes (`"10.77.3"`).
+    #[error("tinyo network: `{0}` is not an address prefix like \"10.77.3\" (the first three bytes of a /24)")]
+    Prefix(String),
     /// The name is not one of the network's, or not a usable name.
     #[error("tinyo network: `{0}` is not a host of this network (or not a name of 1 to 12 letters, digits and hyphens)")]
     Name(String),
@@ -77,6 +80,7 @@ fn run_tool(tool: &str, step: &str, args: &[&str]) -> Result<(), NetworkError> {
 #[derive(Debug)]
 pub struct Network {
     names: Vec<String>,
+    prefix: String,
 }
 
 /// A host of a [`Network`]: a container running a function or a program.
@@ -93,19 +97,34 @@ impl Network {
     /// hyphens; each gets `10.201.0.N` in order). Must be called from a test with its own
     /// network namespace (the default, not `net = "host"`).
     pub fn new(names: &[&str]) -> Result<Self, NetworkError> {
+        Self::with_prefix(names, DEFAULT_PREFIX)
+    }
+
+    /// [`Network::new`] with addresses `<prefix>.1`, `<prefix>.2`… (`prefix` is the first
+    /// three bytes of a `/24`, e.g. `"10.77.3"`; the network exists only in the test).
+    pub fn with_prefix(names: &[&str], prefix: &str) -> Result<Self, NetworkError> {
+        let bytes: Vec<Option<u8>> = prefix.split('.').map(|b| b.parse().ok()).collect();
+        if bytes.len() != 3 || bytes.iter().any(Option::is_none) {
+            return Err(NetworkError::Prefix(prefix.to_owned()));
+        }
+        if names.len() > 253 {
+            return Err(NetworkError::Name(format!("{} hosts (at most 253)", names.len())));
+        }
         for name in names {
             if name.is_empty() || name.len() > 12 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
                 return Err(NetworkError::Name((*name).to_owned()));
             }
         }
         ip("make the bridge (the test needs its own network namespace: not net = \"host\")", &["link", "add", BRIDGE, "type", "bridge"])?;
+        // The test itself is on the network too, at .254: it can watch and drive its hosts.
+        ip("address the bridge", &["addr", "add", &format!("{prefix}.254/24"), "dev", BRIDGE])?;
         ip("bring the bridge up", &["link", "set", BRIDGE, "up"])?;
-        Ok(Self { names: names.iter().map(|n| (*n).to_owned()).collect() })
+        Ok(Self { names: names.iter().map(|n| (*n).to_owned()).collect(), prefix: prefix.to_owned() })
     }
 
     fn addr(&self, name: &str) -> Result<String, NetworkError> {
         let i = self.names.iter().position(|n| n == name).ok_or_else(|| NetworkError::Name(name.to_owned()))?;
-        Ok(format!("{PREFIX}.{}", i + 1))
+        Ok(format!("{}.{}", self.prefix, i + 1))
     }
 
     fn container(&self, name: &str) -> Result<Container, NetworkError> {
