@@ -181,6 +181,9 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, warm_
     if RealSys.set_pdeathsig(Signal::SIGKILL).is_err() || nix::unistd::getppid() != harness {
         real::exit_now(1);
     }
+    // Hold nothing inherited but this zygote's socket: another zygote's socket held here
+    // would keep that one from ever seeing its end of stream.
+    let Ok(sock) = real::keep_only(sock) else { real::exit_now(1) };
     let (euid, egid) = real::effective_ids();
     let maps = IdMaps::for_caller(euid, egid, real::in_init_userns());
     let (parent, devnull) = match (real::pidfd_open(harness), real::open_devnull()) {

@@ -449,8 +449,6 @@ fn unavailable(failed_at: tinyo_core::diagnose::FailedAt) -> &'static Diagnosis 
 pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
     CONTEXT.get_or_init(|| Context::probe(compile_time_crate_dir));
     // Before anything can start a thread: the zygote must be forked from a single thread.
-    let zygote = Zygote::start(container_entry, Some(warm_entry), stage_crate_dir).map_err(|e| e.to_string());
-
     let (timeout_flag, unavailable_flag, argv) = match take_tinyo_flags(std::env::args_os().collect()) {
         Ok(split) => split,
         Err(e) => {
@@ -459,6 +457,12 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
         }
     };
     let args = Arguments::from_iter(argv);
+    // Before anything can start a thread: zygotes must be forked from a single thread. One
+    // per test thread (up to 4), so that making containers is not serialised in one of them.
+    let threads = args.test_threads.or_else(|| std::thread::available_parallelism().ok().map(usize::from)).unwrap_or(1).clamp(1, 4);
+    let zygotes: Result<Vec<Zygote>, String> =
+        (0..if args.list { 1 } else { threads }).map(|_| Zygote::start(container_entry, Some(warm_entry), stage_crate_dir).map_err(|e| e.to_string())).collect();
+    let next_zygote = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let default_timeout = match timeout_flag.map_or_else(default_timeout, Ok) {
         Ok(d) => d,
         Err(e) => {
@@ -473,19 +477,21 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
             std::process::exit(2);
         }
     };
-    let zygote = Arc::new(zygote);
+    let zygotes = Arc::new(zygotes);
     let passed_output: Arc<Mutex<Vec<(String, CappedOutput)>>> = Arc::default();
     let trials = TESTS
         .iter()
         .enumerate()
         .map(|(id, record)| {
-            let zygote = zygote.clone();
+            let zygotes = zygotes.clone();
+            let next_zygote = next_zygote.clone();
             let (nocapture, show_output) = (args.nocapture, args.show_output);
             let passed_output = passed_output.clone();
             let timeout = record.timeout_ms.map_or(default_timeout, Duration::from_millis);
             let skip = skip_unavailable;
             Trial::ignorable_test(record.test_name(), move || {
-                let z = zygote.as_ref().as_ref().map_err(|e| Failed::from(format!("tinyo could not start its fork server: {e}")))?;
+                let all = zygotes.as_ref().as_ref().map_err(|e| Failed::from(format!("tinyo could not start its fork server: {e}")))?;
+                let z = &all[next_zygote.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % all.len()];
                 if let Some(context) = CONTEXT.get() {
                     context.check_binds(record).map_err(Failed::from)?;
                 }
@@ -524,7 +530,7 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
     if let Some(before) = fds_before {
         eprintln!("tinyo-debug: harness fds before the run: {before:?}, after: {:?}", open_fds());
     }
-    drop(zygote);
+    drop(zygotes);
     print_successes(&passed_output.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     let skipped = SKIPPED.load(std::sync::atomic::Ordering::Relaxed);
     if let (true, Some(d)) = (skipped > 0, DIAGNOSIS.get()) {
