@@ -460,8 +460,10 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
     // Before anything can start a thread: zygotes must be forked from a single thread. One
     // per test thread (up to 4), so that making containers is not serialised in one of them.
     let threads = args.test_threads.or_else(|| std::thread::available_parallelism().ok().map(usize::from)).unwrap_or(1).clamp(1, 4);
+    // Warm containers only where some test can use one.
+    let warm = TESTS.iter().any(poolable).then_some(warm_entry as tinyo_core::zygote::WarmEntry);
     let zygotes: Result<Vec<Zygote>, String> =
-        (0..if args.list { 1 } else { threads }).map(|_| Zygote::start(container_entry, Some(warm_entry), stage_crate_dir).map_err(|e| e.to_string())).collect();
+        (0..if args.list { 1 } else { threads }).map(|_| Zygote::start(container_entry, warm, stage_crate_dir).map_err(|e| e.to_string())).collect();
     let next_zygote = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let default_timeout = match timeout_flag.map_or_else(default_timeout, Ok) {
         Ok(d) => d,
