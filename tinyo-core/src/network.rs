@@ -261,9 +261,11 @@ impl Drop for Host {
         if let Some(child) = self.child.take() {
             let _ = child.kill();
             if let Ok(out) = child.wait_with_output() {
+                let mut text = String::new();
                 for line in String::from_utf8_lossy(&out.stdout).lines().chain(String::from_utf8_lossy(&out.stderr).lines()) {
-                    eprintln!("[{}] {line}", self.name);
+                    text.push_str(&format!("[{}] {line}\n", self.name));
                 }
+                let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
             }
         }
     }

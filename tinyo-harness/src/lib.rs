@@ -289,7 +289,9 @@ static STAGED: OnceLock<()> = OnceLock::new();
 /// template and each test's `/etc/hostname` and `/etc/hosts`. Unprivileged, or if staging
 /// fails, containers build those themselves (and a bind that fails says why).
 pub(crate) fn stage_crate_dir(proof: &SingleThreaded) {
-    if real::effective_ids().0 != 0 || real::unshare(proof, tinyo_core::Namespaces::MOUNT).is_err() {
+    // Only real root: root of a nested user namespace (a rootless CI container) finds the
+    // host's mounts locked and cannot bind parts of them; its containers bind directly.
+    if real::effective_ids().0 != 0 || !real::in_init_userns() || real::unshare(proof, tinyo_core::Namespaces::MOUNT).is_err() {
         return;
     }
     // The handle must name the directory in *this* mount namespace (a bind from another
@@ -349,7 +351,7 @@ pub(crate) fn stage_crate_dir(proof: &SingleThreaded) {
             // Leave the namespace as it was (unless the pivot itself half-happened, which
             // leaves nothing to undo), so containers can still bind the real paths.
             let _ = real::RealSys.umount_detach(std::path::Path::new(tinyo_rootfs::SCRATCH));
-            eprintln!("tinyo: could not stage the containers' shared files ({e}); each container makes its own");
+            say(&format!("tinyo: could not stage the containers' shared files ({e}); each container makes its own"));
         }
     }
 }
@@ -439,7 +441,7 @@ static DIAGNOSIS: OnceLock<Diagnosis> = OnceLock::new();
 fn unavailable(failed_at: tinyo_core::diagnose::FailedAt) -> &'static Diagnosis {
     DIAGNOSIS.get_or_init(|| {
         let d = tinyo_core::diagnose::diagnose(failed_at, &tinyo_core::diagnose::EnvFacts::gather());
-        eprintln!("tinyo: {d}");
+        say(&format!("tinyo: {d}"));
         d
     })
 }
@@ -540,6 +542,13 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
         let _ = writeln!(out, "tinyo: {skipped} isolated test(s) skipped, not run (TINYO_UNAVAILABLE=skip): {}; fix: {}", d.cause.what(), d.cause.fix());
     }
     conclusion.exit()
+}
+
+/// Print a line to stderr in one write, so that lines of the harness and of its fork
+/// servers never interleave mid-line.
+fn say(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(format!("{line}\n").as_bytes());
 }
 
 /// The fds open in this process, sorted.
