@@ -8,14 +8,24 @@ const TINYO: &str = env!("CARGO_BIN_EXE_tinyo");
 
 fn run(cmd: &mut Command) -> (Option<i32>, String) {
     let out = cmd.output().unwrap();
-    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 #[test]
 fn doctor_says_isolation_works_here() {
     let (code, text) = run(Command::new(TINYO).arg("doctor"));
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("probe:                      ok: a full container"), "{text}");
+    assert!(
+        text.contains("probe:                      ok: a full container"),
+        "{text}"
+    );
     assert!(text.ends_with("isolation works here.\n"), "{text}");
 }
 
@@ -31,7 +41,10 @@ fn doctor_explains_what_blocks_isolation() {
     ]));
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("user.max_user_namespaces:   0"), "{text}");
-    assert!(text.contains("probe:                      FAILED: "), "{text}");
+    assert!(
+        text.contains("probe:                      FAILED: "),
+        "{text}"
+    );
     assert!(text.contains("isolation is unavailable here: user namespaces are disabled by the sysctl user.max_user_namespaces"), "{text}");
 }
 
@@ -42,48 +55,98 @@ fn help_and_unknown_commands() {
     assert!(text.contains("tinyo doctor"), "{text}");
     let (code, text) = run(Command::new(TINYO).arg("frobnicate"));
     assert_eq!(code, Some(2));
-    assert!(text.starts_with("error: unknown command `frobnicate`"), "{text}");
+    assert!(
+        text.starts_with("error: unknown command `frobnicate`"),
+        "{text}"
+    );
 }
 
 #[test]
 fn run_passes_options_output_and_exit_codes_through() {
     let (code, text) = run(Command::new(TINYO).args([
-        "run", "--hostname", "box", "--env", "G=hi", "--tmpfs", "/var/cache", "--net", "none", "--",
-        "/bin/sh", "-c", "hostname; echo $G; ls /var/cache | wc -l; tail -1 /etc/hosts; exit 3",
+        "run",
+        "--hostname",
+        "box",
+        "--env",
+        "G=hi",
+        "--tmpfs",
+        "/var/cache",
+        "--net",
+        "none",
+        "--",
+        "/bin/sh",
+        "-c",
+        "hostname; echo $G; ls /var/cache | wc -l; tail -1 /etc/hosts; exit 3",
     ]));
     assert_eq!(code, Some(3), "{text}");
     assert_eq!(text, "box\nhi\n0\n127.0.1.1\tbox\n");
     let (code, _) = run(Command::new(TINYO).args(["run", "--", "/bin/sh", "-c", "kill -9 $$"]));
     assert_eq!(code, Some(137), "128 + SIGKILL");
-    let (code, _) = run(Command::new(TINYO).args(["run", "--timeout", "300ms", "--", "sleep", "5"]));
+    let (code, _) =
+        run(Command::new(TINYO).args(["run", "--timeout", "300ms", "--", "sleep", "5"]));
     assert_eq!(code, Some(124));
     let (code, text) = run(Command::new(TINYO).args(["run", "--", "no-such-program"]));
     assert_eq!(code, Some(125), "{text}");
-    assert!(text.contains("run `no-such-program` in the container: execvp: ENOENT"), "{text}");
+    assert!(
+        text.contains("run `no-such-program` in the container: execvp: ENOENT"),
+        "{text}"
+    );
 }
 
 #[test]
 fn run_as_another_user() {
-    let (code, text) = run(Command::new(TINYO).args(["run", "--user", "1000:100", "--", "/bin/sh", "-c", "id -u; id -g"]));
+    let (code, text) = run(Command::new(TINYO).args([
+        "run",
+        "--user",
+        "1000:100",
+        "--",
+        "/bin/sh",
+        "-c",
+        "id -u; id -g",
+    ]));
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(text, "1000\n100\n");
 }
 
 #[test]
 fn run_shows_the_container_not_the_host() {
-    let (code, text) = run(Command::new(TINYO).args(["run", "--", "/bin/sh", "-c", "ls /; cat /proc/1/comm; id -u"]));
+    let (code, text) = run(Command::new(TINYO).args([
+        "run",
+        "--",
+        "/bin/sh",
+        "-c",
+        "ls /; cat /proc/1/comm; id -u",
+    ]));
     assert_eq!(code, Some(0), "{text}");
-    assert!(!text.contains("home\n") && !text.contains("root\n"), "{text}");
-    assert!(text.ends_with("tinyo\n0\n") || text.contains("\n0\n"), "{text}");
+    assert!(
+        !text.contains("home\n") && !text.contains("root\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("tinyo\n0\n") || text.contains("\n0\n"),
+        "{text}"
+    );
 }
 
 #[test]
 fn run_rejects_bad_input_naming_it() {
     for (args, says) in [
-        (vec!["run", "--rootfs", "/no/such/dir", "--", "true"], "--rootfs `/no/such/dir` is not a directory"),
-        (vec!["run", "--bind", "/no/such/src:/x", "--", "true"], "--bind `/no/such/src:/x`: the source `/no/such/src`"),
-        (vec!["run", "--bind", "/tmp:relative", "--", "true"], "DST must be an absolute path"),
-        (vec!["run", "--net", "wifi", "--", "true"], "--net `wifi`: use loopback, none or host"),
+        (
+            vec!["run", "--rootfs", "/no/such/dir", "--", "true"],
+            "--rootfs `/no/such/dir` is not a directory",
+        ),
+        (
+            vec!["run", "--bind", "/no/such/src:/x", "--", "true"],
+            "--bind `/no/such/src:/x`: the source `/no/such/src`",
+        ),
+        (
+            vec!["run", "--bind", "/tmp:relative", "--", "true"],
+            "DST must be an absolute path",
+        ),
+        (
+            vec!["run", "--net", "wifi", "--", "true"],
+            "--net `wifi`: use loopback, none or host",
+        ),
         (vec!["run", "--hostname"], "--hostname needs a value"),
         (vec!["run", "--"], "no program given"),
     ] {

@@ -48,12 +48,18 @@ macro_rules! main {
 #[doc(hidden)]
 pub mod __private {
     pub use tinyo_core::NetMode;
-    pub use tinyo_harness::{linkme, run_main, run_stock, stock_init, IntoTestResult, ShouldPanic, TestRecord, User, TESTS};
+    pub use tinyo_harness::{
+        linkme, run_main, run_stock, stock_init, IntoTestResult, ShouldPanic, TestRecord, User,
+        TESTS,
+    };
 
     /// Run an `async fn` test body on a current-thread tokio runtime, inside the container.
     #[cfg(feature = "tokio")]
     pub fn block_on<F: std::future::Future>(body: F) -> F::Output {
-        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             Ok(runtime) => runtime.block_on(body),
             Err(e) => panic!("tinyo: could not build the tokio runtime for this async test: {e}"),
         }

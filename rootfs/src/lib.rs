@@ -76,7 +76,11 @@ pub struct HostFacts {
 impl HostFacts {
     /// Facts with the given system entries and both `/etc` files present.
     pub fn new(system: Vec<(PathBuf, EntryKind)>) -> Self {
-        Self { system, etc_hostname: true, etc_hosts: true }
+        Self {
+            system,
+            etc_hostname: true,
+            etc_hosts: true,
+        }
     }
 }
 
@@ -111,8 +115,17 @@ impl BitOr for MountFlags {
 
 impl fmt::Debug for MountFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names = [(Self::NOSUID, "NOSUID"), (Self::NODEV, "NODEV"), (Self::NOEXEC, "NOEXEC"), (Self::RDONLY, "RDONLY")];
-        let set: Vec<&str> = names.iter().filter(|(fl, _)| self.contains(*fl)).map(|(_, n)| *n).collect();
+        let names = [
+            (Self::NOSUID, "NOSUID"),
+            (Self::NODEV, "NODEV"),
+            (Self::NOEXEC, "NOEXEC"),
+            (Self::RDONLY, "RDONLY"),
+        ];
+        let set: Vec<&str> = names
+            .iter()
+            .filter(|(fl, _)| self.contains(*fl))
+            .map(|(_, n)| *n)
+            .collect();
         if set.is_empty() {
             f.write_str("NONE")
         } else {
@@ -398,8 +411,14 @@ pub enum Step {
 }
 
 /// The device nodes every container gets: name, major, minor.
-pub const DEVICES: [(&str, u32, u32); 6] =
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+pub const DEVICES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
 
 /// The contents of `/etc/hosts` for a container named `hostname`.
 pub fn etc_hosts(hostname: &str) -> String {
@@ -434,14 +453,28 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     //    the root is an overlay of the image under a layer in that tmpfs.
     let in_image = config.image.is_some();
     // Directories the plan makes may already be in an image.
-    let mkdir = |path: PathBuf, mode: u32| if in_image { Step::MkdirAll { path, mode } } else { Step::Mkdir { path, mode } };
-    steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p(SCRATCH), flags: MountFlags::NOSUID | MountFlags::NODEV, data: "mode=0755".into() });
+    let mkdir = |path: PathBuf, mode: u32| {
+        if in_image {
+            Step::MkdirAll { path, mode }
+        } else {
+            Step::Mkdir { path, mode }
+        }
+    };
+    steps.push(Step::Mount {
+        fstype: FsType::Tmpfs,
+        target: p(SCRATCH),
+        flags: MountFlags::NOSUID | MountFlags::NODEV,
+        data: "mode=0755".into(),
+    });
     let root = match &config.image {
         None => p(SCRATCH),
         Some(image) => {
             let layer = |name: &str| under(SCRATCH, Path::new(name));
             for dir in ["/.upper", "/.work", "/.root"] {
-                steps.push(Step::Mkdir { path: layer(dir), mode: 0o755 });
+                steps.push(Step::Mkdir {
+                    path: layer(dir),
+                    mode: 0o755,
+                });
             }
             let data = format!(
                 "lowerdir={},upperdir={},workdir={},userxattr",
@@ -449,12 +482,23 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
                 layer("/.upper").display(),
                 layer("/.work").display()
             );
-            steps.push(Step::Mount { fstype: FsType::Overlay, target: layer("/.root"), flags: MountFlags::NOSUID, data });
+            steps.push(Step::Mount {
+                fstype: FsType::Overlay,
+                target: layer("/.root"),
+                flags: MountFlags::NOSUID,
+                data,
+            });
             layer("/.root")
         }
     };
-    steps.push(Step::Mkdir { path: under(root.to_str().unwrap_or(SCRATCH), Path::new(OLD_ROOT)), mode: 0o700 });
-    steps.push(Step::PivotRoot { new_root: root.clone(), put_old: under(root.to_str().unwrap_or(SCRATCH), Path::new(OLD_ROOT)) });
+    steps.push(Step::Mkdir {
+        path: under(root.to_str().unwrap_or(SCRATCH), Path::new(OLD_ROOT)),
+        mode: 0o700,
+    });
+    steps.push(Step::PivotRoot {
+        new_root: root.clone(),
+        put_old: under(root.to_str().unwrap_or(SCRATCH), Path::new(OLD_ROOT)),
+    });
     steps.push(Step::Chdir { path: p("/") });
 
     // 3. System directories, read-only; merged-usr symlinks reproduced as symlinks. (An
@@ -463,15 +507,26 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     for (path, kind) in facts.system.iter().filter(|_| !in_image) {
         match kind {
             EntryKind::Dir => {
-                steps.push(Step::Mkdir { path: path.clone(), mode: 0o755 });
+                steps.push(Step::Mkdir {
+                    path: path.clone(),
+                    mode: 0o755,
+                });
                 dirs.push(path.clone());
             }
-            EntryKind::Symlink(target) => steps.push(Step::Symlink { target: target.clone(), link: path.clone() }),
+            EntryKind::Symlink(target) => steps.push(Step::Symlink {
+                target: target.clone(),
+                link: path.clone(),
+            }),
             EntryKind::Absent => {}
         }
     }
     for dir in &dirs {
-        steps.push(Step::Bind { src: old(dir), dst: dir.clone(), recursive: true, readonly: ro });
+        steps.push(Step::Bind {
+            src: old(dir),
+            dst: dir.clone(),
+            recursive: true,
+            readonly: ro,
+        });
     }
 
     // 4. The container's own /etc/hostname and /etc/hosts: staged in the new root, bound
@@ -482,49 +537,101 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     for (name, addr) in &config.extra_hosts {
         hosts.push_str(&format!("{addr}\t{name}\n"));
     }
-    let generated = [("hostname", format!("{}\n", config.hostname), facts.etc_hostname), ("hosts", hosts, facts.etc_hosts)];
+    let generated = [
+        (
+            "hostname",
+            format!("{}\n", config.hostname),
+            facts.etc_hostname,
+        ),
+        ("hosts", hosts, facts.etc_hosts),
+    ];
     if in_image {
-        steps.push(Step::MkdirAll { path: p("/etc"), mode: 0o755 });
+        steps.push(Step::MkdirAll {
+            path: p("/etc"),
+            mode: 0o755,
+        });
         for (name, contents, _) in &generated {
-            steps.push(Step::WriteFile { path: Path::new("/etc").join(name), contents: contents.clone().into_bytes(), mode: 0o644 });
+            steps.push(Step::WriteFile {
+                path: Path::new("/etc").join(name),
+                contents: contents.clone().into_bytes(),
+                mode: 0o644,
+            });
         }
     } else if let (true, Some(source)) = (etc_is_bound, &config.etc_source) {
         for (name, _, exists) in &generated {
             if *exists {
-                steps.push(Step::Bind { src: old(&source.join(name)), dst: Path::new("/etc").join(name), recursive: false, readonly: ro });
+                steps.push(Step::Bind {
+                    src: old(&source.join(name)),
+                    dst: Path::new("/etc").join(name),
+                    recursive: false,
+                    readonly: ro,
+                });
             }
         }
     } else if etc_is_bound {
         let present: Vec<_> = generated.iter().filter(|(_, _, exists)| *exists).collect();
         if !present.is_empty() {
-            steps.push(Step::Mkdir { path: p(STAGING), mode: 0o755 });
+            steps.push(Step::Mkdir {
+                path: p(STAGING),
+                mode: 0o755,
+            });
             for (name, contents, _) in &present {
                 let staged = Path::new(STAGING).join(name);
-                steps.push(Step::WriteFile { path: staged.clone(), contents: contents.clone().into_bytes(), mode: 0o644 });
-                steps.push(Step::Bind { src: staged, dst: Path::new("/etc").join(name), recursive: false, readonly: true });
+                steps.push(Step::WriteFile {
+                    path: staged.clone(),
+                    contents: contents.clone().into_bytes(),
+                    mode: 0o644,
+                });
+                steps.push(Step::Bind {
+                    src: staged,
+                    dst: Path::new("/etc").join(name),
+                    recursive: false,
+                    readonly: true,
+                });
             }
             for (name, _, _) in &present {
-                steps.push(Step::RemoveFile { path: Path::new(STAGING).join(name) });
+                steps.push(Step::RemoveFile {
+                    path: Path::new(STAGING).join(name),
+                });
             }
             steps.push(Step::RemoveDir { path: p(STAGING) });
         }
-    } else if !facts.system.iter().any(|(d, k)| d == Path::new("/etc") && matches!(k, EntryKind::Symlink(_))) {
-        steps.push(Step::Mkdir { path: p("/etc"), mode: 0o755 });
+    } else if !facts
+        .system
+        .iter()
+        .any(|(d, k)| d == Path::new("/etc") && matches!(k, EntryKind::Symlink(_)))
+    {
+        steps.push(Step::Mkdir {
+            path: p("/etc"),
+            mode: 0o755,
+        });
         for (name, contents, _) in &generated {
-            steps.push(Step::WriteFile { path: Path::new("/etc").join(name), contents: contents.clone().into_bytes(), mode: 0o644 });
+            steps.push(Step::WriteFile {
+                path: Path::new("/etc").join(name),
+                contents: contents.clone().into_bytes(),
+                mode: 0o644,
+            });
         }
     }
 
     // 5. A private, writable /tmp.
     steps.push(mkdir(p("/tmp"), 0o1777));
-    steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p("/tmp"), flags: MountFlags::NOSUID | MountFlags::NODEV, data: "mode=1777".into() });
+    steps.push(Step::Mount {
+        fstype: FsType::Tmpfs,
+        target: p("/tmp"),
+        flags: MountFlags::NOSUID | MountFlags::NODEV,
+        data: "mode=1777".into(),
+    });
 
     // 6. The crate directory, read-only at its own path (unless a system bind already shows it).
     let mut workdir = p("/");
     if let Some(crate_dir) = &config.crate_dir {
         if crate_dir.is_absolute() {
             workdir = crate_dir.clone();
-            let covered = facts.system.iter().any(|(d, kind)| *kind != EntryKind::Absent && crate_dir.starts_with(d));
+            let covered = facts
+                .system
+                .iter()
+                .any(|(d, kind)| *kind != EntryKind::Absent && crate_dir.starts_with(d));
             if !covered {
                 let mut made = p("/");
                 for comp in crate_dir.components() {
@@ -536,7 +643,12 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
                     }
                 }
                 let source = config.crate_source.as_deref().unwrap_or(crate_dir);
-                steps.push(Step::Bind { src: old(source), dst: crate_dir.clone(), recursive: true, readonly: ro || config.crate_source.is_none() });
+                steps.push(Step::Bind {
+                    src: old(source),
+                    dst: crate_dir.clone(),
+                    recursive: true,
+                    readonly: ro || config.crate_source.is_none(),
+                });
             }
         }
     }
@@ -546,20 +658,51 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     //    writes to a device), or built here on a tmpfs.
     steps.push(mkdir(p("/dev"), 0o755));
     match &config.dev_source {
-        Some(source) => steps.push(Step::Bind { src: old(source), dst: p("/dev"), recursive: false, readonly: ro }),
+        Some(source) => steps.push(Step::Bind {
+            src: old(source),
+            dst: p("/dev"),
+            recursive: false,
+            readonly: ro,
+        }),
         None => {
-            steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p("/dev"), flags: MountFlags::NOSUID | MountFlags::NOEXEC, data: "mode=0755".into() });
+            steps.push(Step::Mount {
+                fstype: FsType::Tmpfs,
+                target: p("/dev"),
+                flags: MountFlags::NOSUID | MountFlags::NOEXEC,
+                data: "mode=0755".into(),
+            });
             dev_nodes(&mut steps, Path::new("/dev"), config.devices, &old);
-            steps.push(Step::Mkdir { path: p("/dev/pts"), mode: 0o755 });
-            steps.push(Step::Mkdir { path: p("/dev/shm"), mode: 0o1777 });
+            steps.push(Step::Mkdir {
+                path: p("/dev/pts"),
+                mode: 0o755,
+            });
+            steps.push(Step::Mkdir {
+                path: p("/dev/shm"),
+                mode: 0o1777,
+            });
         }
     }
-    steps.push(Step::Mount { fstype: FsType::Devpts, target: p("/dev/pts"), flags: MountFlags::NOSUID | MountFlags::NOEXEC, data: "newinstance,ptmxmode=0666,mode=0620".into() });
-    steps.push(Step::Mount { fstype: FsType::Tmpfs, target: p("/dev/shm"), flags: MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, data: "mode=1777".into() });
+    steps.push(Step::Mount {
+        fstype: FsType::Devpts,
+        target: p("/dev/pts"),
+        flags: MountFlags::NOSUID | MountFlags::NOEXEC,
+        data: "newinstance,ptmxmode=0666,mode=0620".into(),
+    });
+    steps.push(Step::Mount {
+        fstype: FsType::Tmpfs,
+        target: p("/dev/shm"),
+        flags: MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        data: "mode=1777".into(),
+    });
 
     // 8. A fresh /proc (this process is PID 1 of the new PID namespace) and a read-only /sys.
     steps.push(mkdir(p("/proc"), 0o555));
-    steps.push(Step::Mount { fstype: FsType::Proc, target: p("/proc"), flags: MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, data: String::new() });
+    steps.push(Step::Mount {
+        fstype: FsType::Proc,
+        target: p("/proc"),
+        flags: MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        data: String::new(),
+    });
     steps.push(mkdir(p("/sys"), 0o555));
     match config.sysfs {
         SysfsMode::Fresh => steps.push(Step::Mount {
@@ -568,7 +711,12 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
             flags: MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC | MountFlags::RDONLY,
             data: String::new(),
         }),
-        SysfsMode::HostBind => steps.push(Step::Bind { src: old(Path::new("/sys")), dst: p("/sys"), recursive: true, readonly: true }),
+        SysfsMode::HostBind => steps.push(Step::Bind {
+            src: old(Path::new("/sys")),
+            dst: p("/sys"),
+            recursive: true,
+            readonly: true,
+        }),
     }
 
     // Then let go of the host (step 10): the old root can no longer propagate, then it is
@@ -576,18 +724,40 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     // 9. The test's own binds and tmpfs mounts, over the default view.
     for bind in &config.binds {
         if bind.is_dir {
-            steps.push(Step::MkdirAll { path: bind.dst.clone(), mode: 0o755 });
+            steps.push(Step::MkdirAll {
+                path: bind.dst.clone(),
+                mode: 0o755,
+            });
         } else {
             if let Some(parent) = bind.dst.parent() {
-                steps.push(Step::MkdirAll { path: parent.to_path_buf(), mode: 0o755 });
+                steps.push(Step::MkdirAll {
+                    path: parent.to_path_buf(),
+                    mode: 0o755,
+                });
             }
-            steps.push(Step::CreateFile { path: bind.dst.clone(), mode: 0o644 });
+            steps.push(Step::CreateFile {
+                path: bind.dst.clone(),
+                mode: 0o644,
+            });
         }
-        steps.push(Step::Bind { src: old(&bind.src), dst: bind.dst.clone(), recursive: true, readonly: !bind.writable });
+        steps.push(Step::Bind {
+            src: old(&bind.src),
+            dst: bind.dst.clone(),
+            recursive: true,
+            readonly: !bind.writable,
+        });
     }
     for dir in &config.tmpfs {
-        steps.push(Step::MkdirAll { path: dir.clone(), mode: 0o755 });
-        steps.push(Step::Mount { fstype: FsType::Tmpfs, target: dir.clone(), flags: MountFlags::NOSUID | MountFlags::NODEV, data: "mode=1777".into() });
+        steps.push(Step::MkdirAll {
+            path: dir.clone(),
+            mode: 0o755,
+        });
+        steps.push(Step::Mount {
+            fstype: FsType::Tmpfs,
+            target: dir.clone(),
+            flags: MountFlags::NOSUID | MountFlags::NODEV,
+            data: "mode=1777".into(),
+        });
     }
 
     // 10. Let go of the host.
@@ -600,16 +770,28 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
     // 11. The test's inline files, then a read-only root if asked.
     for file in &config.files {
         if let Some(parent) = file.path.parent() {
-            steps.push(Step::MkdirAll { path: parent.to_path_buf(), mode: 0o755 });
+            steps.push(Step::MkdirAll {
+                path: parent.to_path_buf(),
+                mode: 0o755,
+            });
         }
-        steps.push(Step::WriteFile { path: file.path.clone(), contents: file.contents.clone(), mode: file.mode });
+        steps.push(Step::WriteFile {
+            path: file.path.clone(),
+            contents: file.contents.clone(),
+            mode: file.mode,
+        });
     }
     if config.readonly_root {
-        steps.push(Step::MakeReadOnly { path: p("/"), recursive: false });
+        steps.push(Step::MakeReadOnly {
+            path: p("/"),
+            recursive: false,
+        });
     }
 
     // 12. Start where `cargo test` starts: in the crate directory (or the test's workdir).
-    steps.push(Step::Chdir { path: config.workdir.clone().unwrap_or(workdir) });
+    steps.push(Step::Chdir {
+        path: config.workdir.clone().unwrap_or(workdir),
+    });
     steps
 }
 
@@ -632,19 +814,46 @@ pub fn staged_bind(index: usize) -> PathBuf {
 }
 
 /// The device nodes and `/dev` links, under `dev`.
-fn dev_nodes(steps: &mut Vec<Step>, dev: &Path, devices: DeviceMode, old: &dyn Fn(&Path) -> PathBuf) {
+fn dev_nodes(
+    steps: &mut Vec<Step>,
+    dev: &Path,
+    devices: DeviceMode,
+    old: &dyn Fn(&Path) -> PathBuf,
+) {
     for (name, major, minor) in DEVICES {
         let path = dev.join(name);
         match devices {
-            DeviceMode::Mknod => steps.push(Step::Mknod { path, major, minor, mode: 0o666 }),
+            DeviceMode::Mknod => steps.push(Step::Mknod {
+                path,
+                major,
+                minor,
+                mode: 0o666,
+            }),
             DeviceMode::BindHost => {
-                steps.push(Step::CreateFile { path: path.clone(), mode: 0o666 });
-                steps.push(Step::Bind { src: old(&Path::new("/dev").join(name)), dst: path, recursive: false, readonly: false });
+                steps.push(Step::CreateFile {
+                    path: path.clone(),
+                    mode: 0o666,
+                });
+                steps.push(Step::Bind {
+                    src: old(&Path::new("/dev").join(name)),
+                    dst: path,
+                    recursive: false,
+                    readonly: false,
+                });
             }
         }
     }
-    for (target, link) in [("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx")] {
-        steps.push(Step::Symlink { target: p(target), link: dev.join(link) });
+    for (target, link) in [
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+        ("pts/ptmx", "ptmx"),
+    ] {
+        steps.push(Step::Symlink {
+            target: p(target),
+            link: dev.join(link),
+        });
     }
 }
 
@@ -664,64 +873,161 @@ fn dev_nodes(steps: &mut Vec<Step>, dev: &Path, devices: DeviceMode, old: &dyn F
 /// * `hostname` and `hosts` for each of `hostnames` under [`STAGED_ETC`], read-only.
 ///
 /// Containers then plan with [`RootfsConfig::staged`]. The applier must run with umask 0.
-pub fn staging_plan(handle: Option<&Path>, hostnames: &[&str], facts: &HostFacts, binds: &[StagedSource], idmap: Option<&Path>) -> Vec<Step> {
+pub fn staging_plan(
+    handle: Option<&Path>,
+    hostnames: &[&str],
+    facts: &HostFacts,
+    binds: &[StagedSource],
+    idmap: Option<&Path>,
+) -> Vec<Step> {
     let at = |path: &str| under(SCRATCH, Path::new(path));
     let mut steps = vec![
         Step::MakePrivate { path: p("/") },
-        Step::Mount { fstype: FsType::Tmpfs, target: p(SCRATCH), flags: MountFlags::NOSUID, data: "mode=0755".into() },
+        Step::Mount {
+            fstype: FsType::Tmpfs,
+            target: p(SCRATCH),
+            flags: MountFlags::NOSUID,
+            data: "mode=0755".into(),
+        },
     ];
     for (path, kind) in &facts.system {
         if *kind == EntryKind::Dir {
-            steps.push(Step::Mkdir { path: under(SCRATCH, path), mode: 0o755 });
-            steps.push(Step::Bind { src: path.clone(), dst: under(SCRATCH, path), recursive: true, readonly: true });
+            steps.push(Step::Mkdir {
+                path: under(SCRATCH, path),
+                mode: 0o755,
+            });
+            steps.push(Step::Bind {
+                src: path.clone(),
+                dst: under(SCRATCH, path),
+                recursive: true,
+                readonly: true,
+            });
         }
     }
     for fs in ["/proc", "/sys"] {
-        steps.push(Step::Mkdir { path: at(fs), mode: 0o555 });
-        steps.push(Step::Bind { src: p(fs), dst: at(fs), recursive: false, readonly: false });
+        steps.push(Step::Mkdir {
+            path: at(fs),
+            mode: 0o555,
+        });
+        steps.push(Step::Bind {
+            src: p(fs),
+            dst: at(fs),
+            recursive: false,
+            readonly: false,
+        });
     }
-    steps.push(Step::Mkdir { path: at("/tmp"), mode: 0o755 });
+    steps.push(Step::Mkdir {
+        path: at("/tmp"),
+        mode: 0o755,
+    });
     let dev = at(STAGED_DEV);
-    steps.push(Step::Mkdir { path: dev.clone(), mode: 0o755 });
-    dev_nodes(&mut steps, &dev, DeviceMode::Mknod, &|path: &Path| path.to_path_buf());
-    steps.push(Step::Mkdir { path: dev.join("pts"), mode: 0o755 });
-    steps.push(Step::Mkdir { path: dev.join("shm"), mode: 0o1777 });
-    steps.push(Step::Bind { src: dev.clone(), dst: dev, recursive: false, readonly: true });
-    steps.push(Step::Mkdir { path: at("/.staged"), mode: 0o755 });
+    steps.push(Step::Mkdir {
+        path: dev.clone(),
+        mode: 0o755,
+    });
+    dev_nodes(&mut steps, &dev, DeviceMode::Mknod, &|path: &Path| {
+        path.to_path_buf()
+    });
+    steps.push(Step::Mkdir {
+        path: dev.join("pts"),
+        mode: 0o755,
+    });
+    steps.push(Step::Mkdir {
+        path: dev.join("shm"),
+        mode: 0o1777,
+    });
+    steps.push(Step::Bind {
+        src: dev.clone(),
+        dst: dev,
+        recursive: false,
+        readonly: true,
+    });
+    steps.push(Step::Mkdir {
+        path: at("/.staged"),
+        mode: 0o755,
+    });
     if let Some(handle) = handle {
-        steps.push(Step::Mkdir { path: at(STAGED_CRATE), mode: 0o755 });
-        steps.push(Step::Bind { src: handle.to_path_buf(), dst: at(STAGED_CRATE), recursive: true, readonly: true });
+        steps.push(Step::Mkdir {
+            path: at(STAGED_CRATE),
+            mode: 0o755,
+        });
+        steps.push(Step::Bind {
+            src: handle.to_path_buf(),
+            dst: at(STAGED_CRATE),
+            recursive: true,
+            readonly: true,
+        });
     }
     // The tests' bind sources (path, is a directory, bound writable by some test), by index.
     if !binds.is_empty() {
-        steps.push(Step::Mkdir { path: at("/.staged/binds"), mode: 0o755 });
+        steps.push(Step::Mkdir {
+            path: at("/.staged/binds"),
+            mode: 0o755,
+        });
     }
     for (i, source) in binds.iter().enumerate() {
         let dst = under(SCRATCH, &staged_bind(i));
         if source.is_dir {
-            steps.push(Step::Mkdir { path: dst.clone(), mode: 0o755 });
+            steps.push(Step::Mkdir {
+                path: dst.clone(),
+                mode: 0o755,
+            });
         } else {
-            steps.push(Step::CreateFile { path: dst.clone(), mode: 0o644 });
+            steps.push(Step::CreateFile {
+                path: dst.clone(),
+                mode: 0o644,
+            });
         }
         match (source.image, idmap) {
             // An image is only ever read (the overlay writes to its own layer): shown with the
             // container's ids, host root's files are the container root's to copy up.
-            (true, Some(userns)) => steps.push(Step::BindIdmapped { src: source.path.clone(), dst, userns: userns.to_path_buf() }),
-            _ => steps.push(Step::Bind { src: source.path.clone(), dst, recursive: true, readonly: !source.writable }),
+            (true, Some(userns)) => steps.push(Step::BindIdmapped {
+                src: source.path.clone(),
+                dst,
+                userns: userns.to_path_buf(),
+            }),
+            _ => steps.push(Step::Bind {
+                src: source.path.clone(),
+                dst,
+                recursive: true,
+                readonly: !source.writable,
+            }),
         }
     }
     let etc = at(STAGED_ETC);
-    steps.push(Step::Mkdir { path: etc.clone(), mode: 0o755 });
+    steps.push(Step::Mkdir {
+        path: etc.clone(),
+        mode: 0o755,
+    });
     for name in hostnames {
         let dir = etc.join(name);
-        steps.push(Step::Mkdir { path: dir.clone(), mode: 0o755 });
-        steps.push(Step::WriteFile { path: dir.join("hostname"), contents: format!("{name}\n").into_bytes(), mode: 0o644 });
-        steps.push(Step::WriteFile { path: dir.join("hosts"), contents: etc_hosts(name).into_bytes(), mode: 0o644 });
+        steps.push(Step::Mkdir {
+            path: dir.clone(),
+            mode: 0o755,
+        });
+        steps.push(Step::WriteFile {
+            path: dir.join("hostname"),
+            contents: format!("{name}\n").into_bytes(),
+            mode: 0o644,
+        });
+        steps.push(Step::WriteFile {
+            path: dir.join("hosts"),
+            contents: etc_hosts(name).into_bytes(),
+            mode: 0o644,
+        });
     }
-    steps.push(Step::Bind { src: etc.clone(), dst: etc, recursive: false, readonly: true });
+    steps.push(Step::Bind {
+        src: etc.clone(),
+        dst: etc,
+        recursive: false,
+        readonly: true,
+    });
     // Enter it: pivot_root(".", ".") stacks the old root on the new one; detach it.
     steps.push(Step::Chdir { path: p(SCRATCH) });
-    steps.push(Step::PivotRoot { new_root: p("."), put_old: p(".") });
+    steps.push(Step::PivotRoot {
+        new_root: p("."),
+        put_old: p("."),
+    });
     steps.push(Step::Detach { path: p(".") });
     steps.push(Step::Chdir { path: p("/") });
     steps

@@ -47,7 +47,11 @@ fn run(args: &[String]) -> ExitCode {
     let mut iter = args.iter();
     let mut program = None;
     while let Some(arg) = iter.next() {
-        let mut value = |flag: &str| iter.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+        let mut value = |flag: &str| {
+            iter.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
         let step: Result<(), String> = (|| {
             match arg.as_str() {
                 "--help" | "-h" => return Err(String::new()),
@@ -58,7 +62,9 @@ fn run(args: &[String]) -> ExitCode {
                         "loopback" => tinyo_core::NetMode::Loopback,
                         "none" => tinyo_core::NetMode::None,
                         "host" => tinyo_core::NetMode::Host,
-                        other => return Err(format!("--net `{other}`: use loopback, none or host")),
+                        other => {
+                            return Err(format!("--net `{other}`: use loopback, none or host"))
+                        }
                     };
                     container = container.clone().net(net);
                 }
@@ -67,7 +73,10 @@ fn run(args: &[String]) -> ExitCode {
                     if !dir.is_dir() {
                         return Err(format!("--rootfs `{}` is not a directory", dir.display()));
                     }
-                    container = container.clone().rootfs(std::fs::canonicalize(&dir).map_err(|e| format!("--rootfs `{}`: {e}", dir.display()))?);
+                    container = container.clone().rootfs(
+                        std::fs::canonicalize(&dir)
+                            .map_err(|e| format!("--rootfs `{}`: {e}", dir.display()))?,
+                    );
                 }
                 "--bind" => {
                     let spec = value("--bind")?;
@@ -79,15 +88,21 @@ fn run(args: &[String]) -> ExitCode {
                         _ => return Err(format!("--bind `{spec}`: use SRC:DST or SRC:DST:rw")),
                     };
                     if !dst.starts_with('/') {
-                        return Err(format!("--bind `{spec}`: DST must be an absolute path in the container"));
+                        return Err(format!(
+                            "--bind `{spec}`: DST must be an absolute path in the container"
+                        ));
                     }
-                    let src = std::fs::canonicalize(src).map_err(|e| format!("--bind `{spec}`: the source `{src}`: {e}"))?;
+                    let src = std::fs::canonicalize(src)
+                        .map_err(|e| format!("--bind `{spec}`: the source `{src}`: {e}"))?;
                     container = container.clone().bind(src, dst, rw);
                 }
                 "--tmpfs" => container = container.clone().tmpfs(value("--tmpfs")?),
                 "--env" => {
                     let kv = value("--env")?;
-                    let (k, v) = kv.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| format!("--env `{kv}`: use KEY=VALUE"))?;
+                    let (k, v) = kv
+                        .split_once('=')
+                        .filter(|(k, _)| !k.is_empty())
+                        .ok_or_else(|| format!("--env `{kv}`: use KEY=VALUE"))?;
                     container = container.clone().env(k, v);
                 }
                 "--workdir" => container = container.clone().workdir(value("--workdir")?),
@@ -96,7 +111,9 @@ fn run(args: &[String]) -> ExitCode {
                     let u = value("--user")?;
                     let bad = || format!("--user `{u}`: use UID or UID:GID (numbers)");
                     let (uid, gid) = match u.split_once(':') {
-                        Some((a, b)) => (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?),
+                        Some((a, b)) => {
+                            (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?)
+                        }
                         None => {
                             let id: u32 = u.parse().map_err(|_| bad())?;
                             (id, id)
@@ -106,9 +123,18 @@ fn run(args: &[String]) -> ExitCode {
                 }
                 "--timeout" => {
                     let d = value("--timeout")?;
-                    container = container.clone().timeout(tinyo_harness::parse_duration(&d).ok_or_else(|| format!("--timeout `{d}` is not a duration (250ms, 5s, 2m)"))?);
+                    container =
+                        container
+                            .clone()
+                            .timeout(tinyo_harness::parse_duration(&d).ok_or_else(|| {
+                                format!("--timeout `{d}` is not a duration (250ms, 5s, 2m)")
+                            })?);
                 }
-                other => return Err(format!("unknown option `{other}` (the program goes after `--`)")),
+                other => {
+                    return Err(format!(
+                        "unknown option `{other}` (the program goes after `--`)"
+                    ))
+                }
             }
             Ok(())
         })();
@@ -123,8 +149,13 @@ fn run(args: &[String]) -> ExitCode {
         }
     }
     let rest: Vec<&String> = iter.collect();
-    let Some((prog, prog_args)) = rest.split_first() else { return usage("no program given: tinyo run [OPTIONS] -- PROGRAM [ARGS...]".into()) };
-    match container.command(prog, prog_args.iter().map(|a| a.as_str())).status() {
+    let Some((prog, prog_args)) = rest.split_first() else {
+        return usage("no program given: tinyo run [OPTIONS] -- PROGRAM [ARGS...]".into());
+    };
+    match container
+        .command(prog, prog_args.iter().map(|a| a.as_str()))
+        .status()
+    {
         Ok(out) => ExitCode::from(u8::try_from(out.code()).unwrap_or(255)),
         Err(e) => {
             eprintln!("{e}");
@@ -145,14 +176,41 @@ fn doctor() -> ExitCode {
     println!(
         "running as:                 uid {euid}{}, {} user namespace",
         if euid == 0 { " (root)" } else { "" },
-        if real::in_init_userns() { "the initial" } else { "a nested" }
+        if real::in_init_userns() {
+            "the initial"
+        } else {
+            "a nested"
+        }
     );
-    println!("user.max_user_namespaces:   {}", yes_no(facts.max_user_namespaces));
-    println!("kernel.unprivileged_userns_clone: {}", yes_no(facts.unprivileged_userns_clone));
-    println!("kernel.apparmor_restrict_unprivileged_userns: {}", yes_no(facts.apparmor_restrict_unprivileged_userns));
-    println!("seccomp filter:             {}", if facts.seccomp_filter { "yes" } else { "no" });
-    let masked = facts.masked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
-    println!("masked /proc or /sys paths: {}", if masked.is_empty() { "none".to_owned() } else { masked.join(", ") });
+    println!(
+        "user.max_user_namespaces:   {}",
+        yes_no(facts.max_user_namespaces)
+    );
+    println!(
+        "kernel.unprivileged_userns_clone: {}",
+        yes_no(facts.unprivileged_userns_clone)
+    );
+    println!(
+        "kernel.apparmor_restrict_unprivileged_userns: {}",
+        yes_no(facts.apparmor_restrict_unprivileged_userns)
+    );
+    println!(
+        "seccomp filter:             {}",
+        if facts.seccomp_filter { "yes" } else { "no" }
+    );
+    let masked = facts
+        .masked
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>();
+    println!(
+        "masked /proc or /sys paths: {}",
+        if masked.is_empty() {
+            "none".to_owned()
+        } else {
+            masked.join(", ")
+        }
+    );
     let Some(proof) = SingleThreaded::check() else {
         println!("probe:                      not run (the process has several threads)");
         return ExitCode::FAILURE;
@@ -176,7 +234,12 @@ fn doctor() -> ExitCode {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["doctor"] => doctor(),
         ["doctor", "--help" | "-h"] => {
             println!("tinyo doctor\n\nPrint what this machine allows (kernel, user namespace sysctls, AppArmor, seccomp,\nmasked paths), make one real container, and if that fails, say why and how to fix it.\nExits 0 when isolation works here, 1 when it does not.");

@@ -11,9 +11,16 @@ use std::path::Path;
 /// (tinyo's new root) or an overlay (an image root), i.e. unless it runs inside a tinyo
 /// container.
 pub fn guard() {
-    assert_eq!(std::process::id(), 2, "refusing to run: not PID 2 of a fresh PID namespace (tinyo did not isolate this test)");
+    assert_eq!(
+        std::process::id(),
+        2,
+        "refusing to run: not PID 2 of a fresh PID namespace (tinyo did not isolate this test)"
+    );
     let root_fs = root_fstype().unwrap_or_default();
-    assert!(matches!(root_fs.as_str(), "tmpfs" | "overlay"), "refusing to run: `/` is {root_fs:?}, not tinyo's tmpfs or image root");
+    assert!(
+        matches!(root_fs.as_str(), "tmpfs" | "overlay"),
+        "refusing to run: `/` is {root_fs:?}, not tinyo's tmpfs or image root"
+    );
 }
 
 /// The filesystem type of the mount at `/`, from `/proc/self/mountinfo`.
@@ -22,14 +29,19 @@ pub fn root_fstype() -> Option<String> {
     info.lines().rev().find_map(|line| {
         let fields: Vec<&str> = line.split(' ').collect();
         let sep = fields.iter().position(|f| *f == "-")?;
-        (fields.get(4) == Some(&"/")).then(|| fields.get(sep + 1).map(|s| (*s).to_owned())).flatten()
+        (fields.get(4) == Some(&"/"))
+            .then(|| fields.get(sep + 1).map(|s| (*s).to_owned()))
+            .flatten()
     })
 }
 
 /// The numeric entries of `/proc`: the processes this process can see.
 pub fn visible_pids() -> BTreeSet<u32> {
     std::fs::read_dir("/proc")
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -38,7 +50,13 @@ pub fn open_fds() -> BTreeSet<i32> {
     let mut fds = BTreeSet::new();
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
         for entry in dir.flatten() {
-            let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
             // The directory stream itself shows up as an fd pointing at /proc/<pid>/fd.
             let target = std::fs::read_link(entry.path()).unwrap_or_default();
             if target.starts_with("/proc") && target.ends_with("fd") {
@@ -62,7 +80,9 @@ pub fn processes_running(exe: &Path) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .map(|dir| {
             dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-                .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
+                .filter(|pid| {
+                    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe)
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -73,8 +93,10 @@ pub fn container_processes(exe: &Path) -> Vec<u32> {
     processes_running(exe)
         .into_iter()
         .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/status"))
-                .is_ok_and(|s| s.lines().any(|l| l.starts_with("NSpid:") && l.split_whitespace().count() > 2))
+            std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("NSpid:") && l.split_whitespace().count() > 2)
+            })
         })
         .collect()
 }
@@ -104,7 +126,8 @@ pub fn sibling_test_binary(name: &str) -> std::path::PathBuf {
         .filter_map(Result::ok)
         .filter(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
-            n.strip_prefix(&format!("{name}-")).is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+            n.strip_prefix(&format!("{name}-"))
+                .is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
         })
         .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
         .map(|e| e.path())

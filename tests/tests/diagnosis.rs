@@ -11,7 +11,11 @@ const SECCOMP_JAIL: &str = env!("CARGO_BIN_EXE_tinyo-seccomp-jail");
 const USERNS_JAIL: &str = env!("CARGO_BIN_EXE_tinyo-userns-jail");
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn is_root() -> bool {
@@ -23,31 +27,61 @@ fn assert_diagnosed(out: &Output, cause: &str, fix: &str) {
     let t = text(out);
     assert_eq!(out.status.code(), Some(101), "{t}");
     assert!(t.contains("0 passed; 2 failed"), "{t}");
-    assert_eq!(t.lines().filter(|l| l.starts_with("tinyo: isolation is unavailable here:")).count(), 1, "printed once: {t}");
-    assert!(t.contains(&format!("isolation is unavailable here: {cause}")), "{t}");
+    assert_eq!(
+        t.lines()
+            .filter(|l| l.starts_with("tinyo: isolation is unavailable here:"))
+            .count(),
+        1,
+        "printed once: {t}"
+    );
+    assert!(
+        t.contains(&format!("isolation is unavailable here: {cause}")),
+        "{t}"
+    );
     assert!(t.contains(fix), "{t}");
     assert!(!t.contains("panicked at"), "{t}");
 }
 
 #[test]
 fn a_seccomp_filter_denying_namespaces() {
-    let out = Command::new(SECCOMP_JAIL).args([FIXTURE, "hangs_"]).output().unwrap();
-    assert_diagnosed(&out, "a seccomp filter refuses to create namespaces", "--security-opt seccomp=unconfined");
+    let out = Command::new(SECCOMP_JAIL)
+        .args([FIXTURE, "hangs_"])
+        .output()
+        .unwrap();
+    assert_diagnosed(
+        &out,
+        "a seccomp filter refuses to create namespaces",
+        "--security-opt seccomp=unconfined",
+    );
 }
 
 #[test]
 fn a_seccomp_filter_denying_only_clone3_falls_back_to_clone() {
-    let out = Command::new(SECCOMP_JAIL).args(["--clone3-only", FIXTURE, "--exact", "passes"]).output().unwrap();
+    let out = Command::new(SECCOMP_JAIL)
+        .args(["--clone3-only", FIXTURE, "--exact", "passes"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
 #[test]
 fn user_namespaces_limited_to_zero() {
     let out = Command::new("unshare")
-        .args(["--user", "--map-root-user", "sh", "-c", "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$0\" hangs_", FIXTURE])
+        .args([
+            "--user",
+            "--map-root-user",
+            "sh",
+            "-c",
+            "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$0\" hangs_",
+            FIXTURE,
+        ])
         .output()
         .unwrap();
-    assert_diagnosed(&out, "user namespaces are disabled by the sysctl user.max_user_namespaces", "sysctl -w user.max_user_namespaces=");
+    assert_diagnosed(
+        &out,
+        "user namespaces are disabled by the sysctl user.max_user_namespaces",
+        "sysctl -w user.max_user_namespaces=",
+    );
 }
 
 #[test]
@@ -56,8 +90,15 @@ fn an_ordinary_user_without_user_namespaces() {
         eprintln!("skipped: making a user namespace with many ids mapped needs root; the suite is not running as root");
         return;
     }
-    let out = Command::new(USERNS_JAIL).args(["65534", FIXTURE, "hangs_"]).output().unwrap();
-    assert_diagnosed(&out, "user namespaces are disabled by the sysctl user.max_user_namespaces", "sysctl -w user.max_user_namespaces=");
+    let out = Command::new(USERNS_JAIL)
+        .args(["65534", FIXTURE, "hangs_"])
+        .output()
+        .unwrap();
+    assert_diagnosed(
+        &out,
+        "user namespaces are disabled by the sysctl user.max_user_namespaces",
+        "sysctl -w user.max_user_namespaces=",
+    );
 }
 
 #[test]
@@ -68,13 +109,23 @@ fn a_masked_proc_path() {
     }
     let masked = |cmd: &str| {
         Command::new("unshare")
-            .args(["--mount", "sh", "-c", &format!("mount -t tmpfs tmpfs /proc/sys/fs && exec {cmd} \"$0\" hangs_"), FIXTURE])
+            .args([
+                "--mount",
+                "sh",
+                "-c",
+                &format!("mount -t tmpfs tmpfs /proc/sys/fs && exec {cmd} \"$0\" hangs_"),
+                FIXTURE,
+            ])
             .output()
             .unwrap()
     };
     // Unprivileged, the containers need a fully visible /proc: refused, and said why.
     let out = masked("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all");
-    assert_diagnosed(&out, "parts of /proc or /sys are masked (/proc/sys/fs)", "systempaths=unconfined");
+    assert_diagnosed(
+        &out,
+        "parts of /proc or /sys are masked (/proc/sys/fs)",
+        "systempaths=unconfined",
+    );
     // As root, the zygote's staged root binds /proc whole, so the mask does not get in the way.
     let out = masked("");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -91,11 +142,25 @@ fn skipped_tests_are_ignored_never_passed() {
         let out = cmd.output().unwrap();
         let t = text(&out);
         assert_eq!(out.status.code(), Some(0), "{t}");
-        assert!(t.contains("test result: ok. 0 passed; 0 failed; 2 ignored"), "{t}");
-        assert!(t.contains("test hangs_a ... ignored (tinyo: isolation unavailable: a seccomp filter"), "{t}");
+        assert!(
+            t.contains("test result: ok. 0 passed; 0 failed; 2 ignored"),
+            "{t}"
+        );
+        assert!(
+            t.contains("test hangs_a ... ignored (tinyo: isolation unavailable: a seccomp filter"),
+            "{t}"
+        );
         assert!(t.contains("tinyo: 2 isolated test(s) skipped, not run (TINYO_UNAVAILABLE=skip): a seccomp filter"), "{t}");
     }
-    let out = Command::new(FIXTURE).args(["--exact", "passes"]).env("TINYO_UNAVAILABLE", "maybe").output().unwrap();
+    let out = Command::new(FIXTURE)
+        .args(["--exact", "passes"])
+        .env("TINYO_UNAVAILABLE", "maybe")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("TINYO_UNAVAILABLE: `maybe` is not a policy"), "{}", text(&out));
+    assert!(
+        text(&out).contains("TINYO_UNAVAILABLE: `maybe` is not a policy"),
+        "{}",
+        text(&out)
+    );
 }

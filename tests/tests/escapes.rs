@@ -42,7 +42,10 @@ fn proc_1_root_leads_nowhere_else() {
     }
     assert!(std::fs::read_dir("/proc/1/root/home").is_err());
     // The body's own /proc/self/root is the container root.
-    assert_eq!(std::fs::read_link("/proc/self/root").unwrap(), Path::new("/"));
+    assert_eq!(
+        std::fs::read_link("/proc/self/root").unwrap(),
+        Path::new("/")
+    );
     still_inside();
 }
 
@@ -52,7 +55,10 @@ fn no_old_root_is_left_mounted() {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     for line in info.lines() {
         let mount_point = line.split(' ').nth(4).unwrap();
-        assert!(!mount_point.starts_with("/.oldroot") && !mount_point.starts_with("/.tinyo"), "{line}");
+        assert!(
+            !mount_point.starts_with("/.oldroot") && !mount_point.starts_with("/.tinyo"),
+            "{line}"
+        );
     }
     still_inside();
 }
@@ -60,20 +66,45 @@ fn no_old_root_is_left_mounted() {
 #[isolated]
 fn kill_minus_one_kills_only_the_container() {
     guard();
-    let mut child = std::process::Command::new("/bin/sleep").arg("60").spawn().unwrap();
+    let mut child = std::process::Command::new("/bin/sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
     // Every process this one may signal, except init and itself: only the container's.
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(-1), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(-1),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
     // And the harness is alive to receive this test's result.
 }
 
 #[isolated]
 fn global_sysctls_sysrq_and_sys_are_not_writable() {
     guard();
-    for path in ["/proc/sys/vm/drop_caches", "/proc/sys/kernel/panic", "/proc/sysrq-trigger", "/sys/kernel/uevent_helper"] {
-        let err = std::fs::OpenOptions::new().write(true).open(path).map(drop).expect_err(path);
-        assert!(matches!(err.raw_os_error(), Some(nix::libc::EACCES | nix::libc::EPERM | nix::libc::EROFS | nix::libc::ENOENT)), "{path}: {err}");
+    for path in [
+        "/proc/sys/vm/drop_caches",
+        "/proc/sys/kernel/panic",
+        "/proc/sysrq-trigger",
+        "/sys/kernel/uevent_helper",
+    ] {
+        let err = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map(drop)
+            .expect_err(path);
+        assert!(
+            matches!(
+                err.raw_os_error(),
+                Some(nix::libc::EACCES | nix::libc::EPERM | nix::libc::EROFS | nix::libc::ENOENT)
+            ),
+            "{path}: {err}"
+        );
     }
     // The namespaced ones are the container's own, through their syscalls.
     nix::unistd::sethostname("mine").unwrap();
@@ -84,10 +115,31 @@ fn global_sysctls_sysrq_and_sys_are_not_writable() {
 fn the_test_binary_cannot_be_overwritten() {
     guard();
     // CVE-2019-5736 class: /proc/self/exe is the host's test binary.
-    let err = std::fs::OpenOptions::new().write(true).open("/proc/self/exe").map(drop).expect_err("opened the test binary for writing");
-    assert!(matches!(err.raw_os_error(), Some(nix::libc::EACCES | nix::libc::ETXTBSY | nix::libc::EPERM)), "{err}");
-    let err = std::fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_TRUNC).open("/proc/1/exe").map(drop).expect_err("opened init's binary");
-    assert!(matches!(err.raw_os_error(), Some(nix::libc::EACCES | nix::libc::ETXTBSY | nix::libc::EPERM)), "{err}");
+    let err = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/exe")
+        .map(drop)
+        .expect_err("opened the test binary for writing");
+    assert!(
+        matches!(
+            err.raw_os_error(),
+            Some(nix::libc::EACCES | nix::libc::ETXTBSY | nix::libc::EPERM)
+        ),
+        "{err}"
+    );
+    let err = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_TRUNC)
+        .open("/proc/1/exe")
+        .map(drop)
+        .expect_err("opened init's binary");
+    assert!(
+        matches!(
+            err.raw_os_error(),
+            Some(nix::libc::EACCES | nix::libc::ETXTBSY | nix::libc::EPERM)
+        ),
+        "{err}"
+    );
 }
 
 #[isolated]
@@ -98,7 +150,10 @@ fn no_host_fd_crosses_into_the_container() {
         let r = nix::fcntl::fcntl(unsafe_free_fd(fd), nix::fcntl::FcntlArg::F_GETFD);
         assert_eq!(r, Err(Errno::EBADF), "fd {fd} is open");
     }
-    assert_eq!(std::fs::read_link("/proc/self/cwd").unwrap(), Path::new(env!("CARGO_MANIFEST_DIR")));
+    assert_eq!(
+        std::fs::read_link("/proc/self/cwd").unwrap(),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    );
 }
 
 /// `fcntl` takes a borrowed fd; these numbers are (expected to be) closed, and F_GETFD
@@ -115,11 +170,20 @@ fn unsafe_free_fd(fd: i32) -> std::os::fd::BorrowedFd<'static> {
 fn host_files_outside_the_allowed_paths_are_unreachable() {
     guard();
     let exe = std::env::current_exe().unwrap_or_default();
-    for path in [exe.as_path(), Path::new("/var/lib/dpkg/status"), Path::new("/root/.cargo"), Path::new("/etc/shadow-")] {
+    for path in [
+        exe.as_path(),
+        Path::new("/var/lib/dpkg/status"),
+        Path::new("/root/.cargo"),
+        Path::new("/etc/shadow-"),
+    ] {
         if path.starts_with("/etc") {
             continue; // /etc is the host's, read-only, by design
         }
-        assert!(std::fs::metadata(path).is_err(), "{} is reachable", path.display());
+        assert!(
+            std::fs::metadata(path).is_err(),
+            "{} is reachable",
+            path.display()
+        );
     }
 }
 
@@ -127,10 +191,26 @@ fn host_files_outside_the_allowed_paths_are_unreachable() {
 fn devices_and_disks_cannot_be_made_or_mounted() {
     guard();
     let dev = nix::sys::stat::makedev(8, 0);
-    let err = nix::sys::stat::mknod("/tmp/sda", nix::sys::stat::SFlag::S_IFBLK, nix::sys::stat::Mode::from_bits_truncate(0o600), dev).unwrap_err();
+    let err = nix::sys::stat::mknod(
+        "/tmp/sda",
+        nix::sys::stat::SFlag::S_IFBLK,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+        dev,
+    )
+    .unwrap_err();
     assert_eq!(err, Errno::EPERM);
-    let err = nix::mount::mount(Some("/dev/null"), "/tmp", Some("ext4"), nix::mount::MsFlags::empty(), None::<&str>).unwrap_err();
-    assert!(matches!(err, Errno::EPERM | Errno::ENOTBLK | Errno::EACCES), "{err}");
+    let err = nix::mount::mount(
+        Some("/dev/null"),
+        "/tmp",
+        Some("ext4"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Errno::EPERM | Errno::ENOTBLK | Errno::EACCES),
+        "{err}"
+    );
 }
 
 #[isolated]

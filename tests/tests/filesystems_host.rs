@@ -33,16 +33,35 @@ fn a_rw_bind_writes_through_and_a_missing_source_is_named() {
     std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let image = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/image");
     let before = snapshot(&image);
-    let out = Command::new(FIXTURE).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    let out = Command::new(FIXTURE)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
     assert_eq!(snapshot(&image), before, "the image directory changed");
     let written = std::fs::read_to_string(dir.join("written-inside"));
     std::fs::remove_dir_all(dir).unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(written.unwrap(), "from the container", "{text}");
     assert_eq!(out.status.code(), Some(101), "{text}");
     assert!(text.contains("2 passed; 2 failed"), "{text}");
-    assert!(text.contains("rootfs = \"fixtures/data/hello.txt\": `"), "{text}");
-    assert!(text.contains("/fixtures/data/hello.txt` is not a directory; give a directory"), "{text}");
-    assert!(text.contains("bind = \"does/not/exist:/srv\": the source `"), "{text}");
-    assert!(text.contains("/tests/does/not/exist` does not exist; create it or fix the path"), "{text}");
+    assert!(
+        text.contains("rootfs = \"fixtures/data/hello.txt\": `"),
+        "{text}"
+    );
+    assert!(
+        text.contains("/fixtures/data/hello.txt` is not a directory; give a directory"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bind = \"does/not/exist:/srv\": the source `"),
+        "{text}"
+    );
+    assert!(
+        text.contains("/tests/does/not/exist` does not exist; create it or fix the path"),
+        "{text}"
+    );
 }

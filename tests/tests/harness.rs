@@ -3,14 +3,22 @@
 
 use std::process::{Command, Output};
 
-use tinyo_tests::sibling_test_binary;
 use std::time::{Duration, Instant};
+use tinyo_tests::sibling_test_binary;
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_tinyo-fixture");
 
 fn fixture(args: &[&str]) -> (Output, String) {
-    let out = Command::new(FIXTURE).args(args).env_remove("RUST_BACKTRACE").output().expect("run the fixture");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(FIXTURE)
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run the fixture");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out, text)
 }
 
@@ -24,7 +32,10 @@ fn a_passing_test_passes_and_its_output_is_captured() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("test passes ... ok"), "{text}");
     assert!(text.contains("1 passed; 0 failed"), "{text}");
-    assert!(!text.contains("output of a passing test"), "captured output of a passing test is not shown: {text}");
+    assert!(
+        !text.contains("output of a passing test"),
+        "captured output of a passing test is not shown: {text}"
+    );
 }
 
 #[test]
@@ -39,7 +50,10 @@ fn a_panic_fails_with_its_message_location_and_output() {
     let (out, text) = one("panics");
     assert_eq!(out.status.code(), Some(101), "{text}");
     assert!(text.contains("test panics ... FAILED"), "{text}");
-    assert!(text.contains("panicked at tests/src/bin/fixture.rs:"), "{text}");
+    assert!(
+        text.contains("panicked at tests/src/bin/fixture.rs:"),
+        "{text}"
+    );
     assert!(text.contains("the expected panic message"), "{text}");
     assert!(text.contains("printed before the panic"), "{text}");
 }
@@ -55,22 +69,34 @@ fn an_abort_fails_naming_sigabrt() {
 fn exit_zero_before_the_body_returns_is_a_failure() {
     let (out, text) = one("exits_zero_mid_body");
     assert_eq!(out.status.code(), Some(101), "{text}");
-    assert!(text.contains("test exits_zero_mid_body ... FAILED"), "{text}");
-    assert!(text.contains("exited with code 0 before the test function returned"), "{text}");
+    assert!(
+        text.contains("test exits_zero_mid_body ... FAILED"),
+        "{text}"
+    );
+    assert!(
+        text.contains("exited with code 0 before the test function returned"),
+        "{text}"
+    );
 }
 
 #[test]
 fn a_returned_err_fails_with_its_debug() {
     let (out, text) = one("returns_err");
     assert_eq!(out.status.code(), Some(101), "{text}");
-    assert!(text.contains("returned Err: \"a returned error\""), "{text}");
+    assert!(
+        text.contains("returned Err: \"a returned error\""),
+        "{text}"
+    );
 }
 
 #[test]
 fn an_ignored_test_is_ignored_not_passed() {
     let (out, text) = one("ignored_exits_zero");
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("test ignored_exits_zero ... ignored"), "{text}");
+    assert!(
+        text.contains("test ignored_exits_zero ... ignored"),
+        "{text}"
+    );
     assert!(text.contains("0 passed; 0 failed; 1 ignored"), "{text}");
     // Run for real with --ignored it exits 0 mid-body, and that is a failure, not a pass.
     let (out, text) = fixture(&["--exact", "ignored_exits_zero", "--ignored"]);
@@ -82,7 +108,11 @@ fn an_ignored_test_is_ignored_not_passed() {
 fn a_timeout_kills_the_container_and_says_so() {
     let start = Instant::now();
     let (out, text) = one("sleeps_forever");
-    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        start.elapsed()
+    );
     assert_eq!(out.status.code(), Some(101), "{text}");
     assert!(text.contains("timed out after 1s"), "{text}");
 }
@@ -92,7 +122,12 @@ fn summary_counts_and_exit_code_of_a_whole_run() {
     let (out, text) = fixture(&[]);
     assert_eq!(out.status.code(), Some(101), "{text}");
     assert!(text.contains("running 16 tests"), "{text}");
-    assert!(text.contains("test result: FAILED. 10 passed; 5 failed; 1 ignored; 0 measured; 0 filtered out"), "{text}");
+    assert!(
+        text.contains(
+            "test result: FAILED. 10 passed; 5 failed; 1 ignored; 0 measured; 0 filtered out"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -127,10 +162,17 @@ fn list_shows_every_test_and_runs_none() {
 
 #[test]
 fn an_invalid_tinyo_timeout_is_an_error() {
-    let out = Command::new(FIXTURE).args(["--exact", "passes"]).env("TINYO_TIMEOUT", "soon").output().unwrap();
+    let out = Command::new(FIXTURE)
+        .args(["--exact", "passes"])
+        .env("TINYO_TIMEOUT", "soon")
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("TINYO_TIMEOUT=`soon` is not a duration"), "{err}");
+    assert!(
+        err.contains("TINYO_TIMEOUT=`soon` is not a duration"),
+        "{err}"
+    );
 }
 
 /// Where namespaces cannot be made, each test fails with the step, the errno and the fix;
@@ -139,10 +181,21 @@ fn an_invalid_tinyo_timeout_is_an_error() {
 #[test]
 fn a_namespace_limit_fails_each_test_precisely() {
     let out = Command::new("unshare")
-        .args(["--user", "--map-root-user", "sh", "-c", "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$0\" --exact passes", FIXTURE])
+        .args([
+            "--user",
+            "--map-root-user",
+            "sh",
+            "-c",
+            "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$0\" --exact passes",
+            FIXTURE,
+        ])
         .output()
         .expect("unshare (util-linux) is installed");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(101), "{text}");
     assert!(text.contains("test passes ... FAILED"), "{text}");
     assert!(text.contains("clone3(PID|MOUNT|UTS|IPC|USER): ENOSPC (No space left on device); fix: a namespace limit is reached"), "{text}");
@@ -154,38 +207,65 @@ fn a_namespace_limit_fails_each_test_precisely() {
 #[test]
 fn unprivileged_users_get_the_same_containers() {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: this check drops from root to nobody; the suite is not running as root");
+        eprintln!(
+            "skipped: this check drops from root to nobody; the suite is not running as root"
+        );
         return;
     }
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", FIXTURE, "--exact", "passes"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            FIXTURE,
+            "--exact",
+            "passes",
+        ])
         .output()
         .expect("setpriv (util-linux) is installed");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("1 passed; 0 failed"), "{text}");
 }
-
 
 /// Rootless: the whole end-to-end suite and every escape attempt, run as nobody, pass the
 /// same way (the container's root is then that user on the host).
 #[test]
 fn the_end_to_end_and_escape_suites_pass_unprivileged() {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: this check drops from root to nobody; the suite is not running as root");
+        eprintln!(
+            "skipped: this check drops from root to nobody; the suite is not running as root"
+        );
         return;
     }
     for suite in ["isolated", "escapes", "filesystems"] {
         let bin = sibling_test_binary(suite);
         let out = Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
             .arg(&bin)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(out.status.code(), Some(0), "{suite} as nobody:\n{text}");
-        assert!(text.contains("0 failed; 0 ignored") && !text.contains(" 0 passed"), "{suite}: {text}");
+        assert!(
+            text.contains("0 failed; 0 ignored") && !text.contains(" 0 passed"),
+            "{suite}: {text}"
+        );
     }
 }
 
@@ -200,12 +280,24 @@ fn crate_dirs_under_private_directories_and_tmp_are_reachable() {
     }
     let private = std::env::temp_dir().join(format!("tinyo-private-{}", std::process::id()));
     std::fs::create_dir(&private).unwrap();
-    std::fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let crate_dir = private.join("crate");
     std::fs::create_dir(&crate_dir).unwrap();
-    let out = Command::new(FIXTURE).args(["--exact", "passes"]).env("CARGO_MANIFEST_DIR", &crate_dir).output().unwrap();
+    let out = Command::new(FIXTURE)
+        .args(["--exact", "passes"])
+        .env("CARGO_MANIFEST_DIR", &crate_dir)
+        .output()
+        .unwrap();
     std::fs::remove_dir_all(&private).unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(0), "{text}");
 }
 
@@ -213,17 +305,31 @@ fn crate_dirs_under_private_directories_and_tmp_are_reachable() {
 #[test]
 fn rootless_user_switching_fails_with_the_reason() {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: this check drops from root to nobody; the suite is not running as root");
+        eprintln!(
+            "skipped: this check drops from root to nobody; the suite is not running as root"
+        );
         return;
     }
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(sibling_test_binary("users"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(101), "{text}");
     assert!(text.contains("0 passed; 2 failed"), "{text}");
-    assert!(text.contains("rootless: only the container's root is mapped to your user"), "{text}");
+    assert!(
+        text.contains("rootless: only the container's root is mapped to your user"),
+        "{text}"
+    );
 }

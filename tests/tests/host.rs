@@ -30,20 +30,38 @@ fn snapshot() -> HostState {
     HostState {
         mounts: std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
         hostname: nix::unistd::gethostname().unwrap().into_string().unwrap(),
-        tmp: std::fs::read_dir("/tmp").unwrap().map(|e| e.unwrap().path()).collect(),
+        tmp: std::fs::read_dir("/tmp")
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect(),
         netns,
-        interfaces: std::fs::read_dir("/sys/class/net").unwrap().map(|e| e.unwrap().path()).collect(),
+        interfaces: std::fs::read_dir("/sys/class/net")
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect(),
     }
 }
 
 /// Run the fixture; check its harness held the same fds before and after its tests.
 fn run(args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(FIXTURE).args(args).envs(env.iter().copied()).env("TINYO_DEBUG_FDS", "1").output().unwrap();
+    let out = Command::new(FIXTURE)
+        .args(args)
+        .envs(env.iter().copied())
+        .env("TINYO_DEBUG_FDS", "1")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = stderr.lines().find(|l| l.starts_with("tinyo-debug: harness fds")).unwrap_or_else(|| panic!("no fd report:\n{stderr}"));
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("tinyo-debug: harness fds"))
+        .unwrap_or_else(|| panic!("no fd report:\n{stderr}"));
     let (before, after) = line.split_once(", after: ").unwrap();
-    assert_eq!(before.rsplit(": ").next(), Some(after), "the harness leaked fds: {line}");
+    assert_eq!(
+        before.rsplit(": ").next(),
+        Some(after),
+        "the harness leaked fds: {line}"
+    );
     stdout
 }
 
@@ -55,24 +73,49 @@ fn the_host_is_unchanged_by_500_containers_and_by_timeouts() {
     let mut containers = 0;
     while containers < 500 {
         let text = run(&["--skip", "sleeps_forever"], &[]);
-        assert!(text.lines().any(|l| l.starts_with("test leaves_a_mess ") && l.ends_with("... ok")), "{text}");
-        let ran: usize = text.lines().filter(|l| l.starts_with("test ") && !l.ends_with("ignored")).count();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("test leaves_a_mess ") && l.ends_with("... ok")),
+            "{text}"
+        );
+        let ran: usize = text
+            .lines()
+            .filter(|l| l.starts_with("test ") && !l.ends_with("ignored"))
+            .count();
         assert!(ran >= 10, "{text}");
         containers += ran;
     }
     // A run whose every test times out.
-    let text = run(&["hangs_", "--timeout", "100ms"], &[("TINYO_FIXTURE_HANG", "1")]);
+    let text = run(
+        &["hangs_", "--timeout", "100ms"],
+        &[("TINYO_FIXTURE_HANG", "1")],
+    );
     assert!(text.contains("0 passed; 2 failed"), "{text}");
     assert_eq!(text.matches("timed out after 100ms").count(), 2, "{text}");
 
     // Test networks (bridges, veths, hosts) live in the tests' own namespaces.
     let networks = tinyo_tests::sibling_test_binary("networks");
-    let out = Command::new(&networks).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("the networks suite is built (run cargo test --workspace)");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(&networks)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the networks suite is built (run cargo test --workspace)");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(processes_running(&networks).is_empty());
 
     // No process of any run remains: PID 1's exit kills its namespace, daemons included.
-    assert!(tinyo_tests::wait_for(std::time::Duration::from_secs(1), || processes_running(fixture).is_empty()), "{:?}", processes_running(fixture));
+    assert!(
+        tinyo_tests::wait_for(std::time::Duration::from_secs(1), || processes_running(
+            fixture
+        )
+        .is_empty()),
+        "{:?}",
+        processes_running(fixture)
+    );
     let after = snapshot();
     assert_eq!(before.hostname, after.hostname);
     assert_eq!(before.tmp, after.tmp);
@@ -80,5 +123,8 @@ fn the_host_is_unchanged_by_500_containers_and_by_timeouts() {
     assert!(!after.mounts.contains("tinyo-fixture-mess"));
     // Network namespaces are freed asynchronously by the kernel, but no process holds one.
     assert_eq!(before.netns, after.netns);
-    assert_eq!(before.interfaces, after.interfaces, "no interface of a test network is left");
+    assert_eq!(
+        before.interfaces, after.interfaces,
+        "no interface of a test network is left"
+    );
 }

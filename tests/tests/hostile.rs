@@ -12,8 +12,17 @@ use tinyo_tests::{container_processes, processes_running, wait_for};
 const FIXTURE: &str = env!("CARGO_BIN_EXE_tinyo-fixture");
 
 fn fixture(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
-    let out = Command::new(FIXTURE).args(args).envs(env.iter().copied()).env_remove("RUST_BACKTRACE").output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(FIXTURE)
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out, text)
 }
 
@@ -26,8 +35,17 @@ fn containers_of(harness: u32) -> Vec<u32> {
             // PID 1 of a container is a child of its harness (CLONE_PARENT); the rest descend from it.
             let mut p = *pid;
             for _ in 0..64 {
-                let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { return false };
-                let Some(ppid) = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|s| s.parse::<u32>().ok()) else { return false };
+                let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                    return false;
+                };
+                let Some(ppid) = stat
+                    .rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().nth(1))
+                    .and_then(|s| s.parse::<u32>().ok())
+                else {
+                    return false;
+                };
                 if ppid == harness {
                     return true;
                 }
@@ -44,13 +62,25 @@ fn containers_of(harness: u32) -> Vec<u32> {
 #[test]
 fn a_timeout_takes_the_whole_tree_within_3s() {
     let start = Instant::now();
-    let child = Command::new(FIXTURE).args(["--exact", "sleeps_forever"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = Command::new(FIXTURE)
+        .args(["--exact", "sleeps_forever"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let harness = child.id();
     // The stubborn children exist while the test runs...
-    assert!(wait_for(Duration::from_secs(2), || containers_of(harness).len() >= 4), "the container never started");
+    assert!(
+        wait_for(Duration::from_secs(2), || containers_of(harness).len() >= 4),
+        "the container never started"
+    );
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(text.contains("timed out after 1s"), "{text}");
     // ...and none survive it, not the one ignoring SIGTERM, not the stopped one.
     assert_eq!(containers_of(harness), Vec::<u32>::new());
@@ -59,17 +89,32 @@ fn a_timeout_takes_the_whole_tree_within_3s() {
 #[test]
 fn timeout_flag_and_env_set_the_default() {
     let start = Instant::now();
-    let (out, text) = fixture(&["--exact", "hangs_a", "--timeout", "300ms"], &[("TINYO_FIXTURE_HANG", "1")]);
+    let (out, text) = fixture(
+        &["--exact", "hangs_a", "--timeout", "300ms"],
+        &[("TINYO_FIXTURE_HANG", "1")],
+    );
     assert_eq!(out.status.code(), Some(101), "{text}");
     assert!(text.contains("timed out after 300ms"), "{text}");
-    let (_, text) = fixture(&["--exact", "hangs_a"], &[("TINYO_FIXTURE_HANG", "1"), ("TINYO_TIMEOUT", "200ms")]);
+    let (_, text) = fixture(
+        &["--exact", "hangs_a"],
+        &[("TINYO_FIXTURE_HANG", "1"), ("TINYO_TIMEOUT", "200ms")],
+    );
     assert!(text.contains("timed out after 200ms"), "{text}");
-    let (_, text) = fixture(&["--exact", "hangs_a", "--timeout=250ms"], &[("TINYO_FIXTURE_HANG", "1"), ("TINYO_TIMEOUT", "9s")]);
-    assert!(text.contains("timed out after 250ms"), "the flag wins over the environment: {text}");
+    let (_, text) = fixture(
+        &["--exact", "hangs_a", "--timeout=250ms"],
+        &[("TINYO_FIXTURE_HANG", "1"), ("TINYO_TIMEOUT", "9s")],
+    );
+    assert!(
+        text.contains("timed out after 250ms"),
+        "the flag wins over the environment: {text}"
+    );
     assert!(start.elapsed() < Duration::from_secs(5));
     let (out, text) = fixture(&["--timeout", "later"], &[]);
     assert_eq!(out.status.code(), Some(2), "{text}");
-    assert!(text.contains("--timeout `later` is not a duration"), "{text}");
+    assert!(
+        text.contains("--timeout `later` is not a duration"),
+        "{text}"
+    );
 }
 
 fn start_two_hanging() -> Child {
@@ -81,7 +126,11 @@ fn start_two_hanging() -> Child {
         .spawn()
         .unwrap();
     let harness = child.id();
-    assert!(wait_for(Duration::from_secs(5), || containers_of(harness).len() >= 4), "two containers never ran: {:?}", containers_of(harness));
+    assert!(
+        wait_for(Duration::from_secs(5), || containers_of(harness).len() >= 4),
+        "two containers never ran: {:?}",
+        containers_of(harness)
+    );
     child
 }
 
@@ -90,14 +139,33 @@ fn harness_death_kills_every_container(signal: Signal) {
     let harness = child.id();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(harness as i32), signal).unwrap();
     let status = child.wait().unwrap();
-    assert!(!status.success(), "{signal}: the harness must exit non-zero");
-    assert!(wait_for(Duration::from_secs(1), || containers_of(harness).is_empty()), "{signal}: containers outlived the harness: {:?}", containers_of(harness));
+    assert!(
+        !status.success(),
+        "{signal}: the harness must exit non-zero"
+    );
+    assert!(
+        wait_for(Duration::from_secs(1), || containers_of(harness).is_empty()),
+        "{signal}: containers outlived the harness: {:?}",
+        containers_of(harness)
+    );
     // The zygote too.
     let zygotes: Vec<u32> = processes_running(Path::new(FIXTURE))
         .into_iter()
-        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)) == Some(&harness.to_string())))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().nth(1))
+                    == Some(&harness.to_string())
+            })
+        })
         .collect();
-    assert!(wait_for(Duration::from_secs(1), || zygotes.iter().all(|z| !Path::new(&format!("/proc/{z}")).exists())), "{signal}: the zygote outlived the harness");
+    assert!(
+        wait_for(Duration::from_secs(1), || zygotes
+            .iter()
+            .all(|z| !Path::new(&format!("/proc/{z}")).exists())),
+        "{signal}: the zygote outlived the harness"
+    );
 }
 
 #[test]
@@ -118,32 +186,71 @@ fn sigint_to_the_harness_kills_its_containers() {
 #[test]
 fn a_flood_of_output_is_bounded() {
     let start = Instant::now();
-    let (out, text) = fixture(&["--exact", "floods_output"], &[("TINYO_FIXTURE_FLOOD", "1")]);
+    let (out, text) = fixture(
+        &["--exact", "floods_output"],
+        &[("TINYO_FIXTURE_FLOOD", "1")],
+    );
     assert_eq!(out.status.code(), Some(101));
-    assert!(start.elapsed() < Duration::from_secs(60), "{:?}", start.elapsed());
-    assert!(text.contains("FLOOD-START") && text.contains("FLOOD-END"), "head and tail are kept");
-    assert!(text.contains("bytes of output dropped here"), "the drop is said");
-    assert!(text.len() < 4 << 20, "the report is bounded: {} bytes", text.len());
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        text.contains("FLOOD-START") && text.contains("FLOOD-END"),
+        "head and tail are kept"
+    );
+    assert!(
+        text.contains("bytes of output dropped here"),
+        "the drop is said"
+    );
+    assert!(
+        text.len() < 4 << 20,
+        "the report is bounded: {} bytes",
+        text.len()
+    );
     // The harness itself stayed small (the largest child this process has waited for).
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
-    assert!(usage.max_rss() < 150 * 1024, "max RSS of a child: {} KiB", usage.max_rss());
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    assert!(
+        usage.max_rss() < 150 * 1024,
+        "max RSS of a child: {} KiB",
+        usage.max_rss()
+    );
 }
 
 fn section<'a>(text: &'a str, name: &str) -> &'a str {
-    let start = text.find(&format!("---- {name} ----")).unwrap_or_else(|| panic!("no section for {name}:\n{text}"));
+    let start = text
+        .find(&format!("---- {name} ----"))
+        .unwrap_or_else(|| panic!("no section for {name}:\n{text}"));
     let rest = &text[start + 5..];
-    let end = [rest.find("\n---- chatty_"), rest.find("\nfailures:")].into_iter().flatten().min().unwrap_or(rest.len());
+    let end = [rest.find("\n---- chatty_"), rest.find("\nfailures:")]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(rest.len());
     &rest[..end]
 }
 
 #[test]
 fn parallel_output_never_mixes() {
-    let (out, text) = fixture(&["chatty_", "--test-threads", "2"], &[("TINYO_FIXTURE_CHATTY", "1")]);
+    let (out, text) = fixture(
+        &["chatty_", "--test-threads", "2"],
+        &[("TINYO_FIXTURE_CHATTY", "1")],
+    );
     assert_eq!(out.status.code(), Some(101), "{text}");
     for (name, own, other) in [("chatty_a", 'A', 'B'), ("chatty_b", 'B', 'A')] {
         let s = section(&text, name);
-        assert!(s.lines().filter(|l| l.starts_with(own)).count() >= 4000, "{name} lost output");
-        assert!(!s.lines().any(|l| l.starts_with(other) && l[1..].trim_end_matches('e').parse::<u32>().is_ok()), "{name} has the other's lines");
+        assert!(
+            s.lines().filter(|l| l.starts_with(own)).count() >= 4000,
+            "{name} lost output"
+        );
+        assert!(
+            !s.lines().any(
+                |l| l.starts_with(other) && l[1..].trim_end_matches('e').parse::<u32>().is_ok()
+            ),
+            "{name} has the other's lines"
+        );
     }
 }
 
@@ -162,5 +269,8 @@ fn a_memory_hog_fails_with_out_of_memory() {
     let (out, text) = fixture(&["--exact", "memory_hog"], &[("TINYO_FIXTURE_HOG", "1")]);
     assert_eq!(out.status.code(), Some(101), "{text}");
     assert!(text.contains("out of memory (limit 256M)"), "{text}");
-    assert!(text.contains("RLIMIT_AS"), "which mechanism applied is said: {text}");
+    assert!(
+        text.contains("RLIMIT_AS"),
+        "which mechanism applied is said: {text}"
+    );
 }

@@ -29,7 +29,10 @@ fn echo_server() {
 }
 
 fn connect(host: &str, port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
-    let addr = (host, port).to_socket_addrs()?.next().ok_or(std::io::ErrorKind::NotFound)?;
+    let addr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or(std::io::ErrorKind::NotFound)?;
     let s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     Ok(s)
@@ -51,7 +54,10 @@ fn echo_client() {
             },
             Some((mut s, mut r)) => {
                 let mut line = String::new();
-                if s.write_all(b"ping\n").is_ok() && r.read_line(&mut line).is_ok_and(|n| n > 0) && line == "ping\n" {
+                if s.write_all(b"ping\n").is_ok()
+                    && r.read_line(&mut line).is_ok_and(|n| n > 0)
+                    && line == "ping\n"
+                {
                     println!("echo");
                     conn = Some((s, r));
                 } else {
@@ -82,11 +88,19 @@ fn echo_by_name_partition_heal_and_kill() {
     // Phases, in order: echoes; lost and failed connects while cut off; echoes again after
     // the heal; lost again once `a` is dead.
     let lines: Vec<&str> = text.lines().collect();
-    let first = |pred: &dyn Fn(&str) -> bool, from: usize| lines.iter().skip(from).position(|l| pred(l)).map(|i| i + from);
+    let first = |pred: &dyn Fn(&str) -> bool, from: usize| {
+        lines
+            .iter()
+            .skip(from)
+            .position(|l| pred(l))
+            .map(|i| i + from)
+    };
     let echo1 = first(&|l| l == "echo", 0).expect("echoes before the partition");
-    let cut = first(&|l| l == "lost" || l.starts_with("connect-failed"), echo1).expect("the partition is felt");
+    let cut = first(&|l| l == "lost" || l.starts_with("connect-failed"), echo1)
+        .expect("the partition is felt");
     let echo2 = first(&|l| l == "echo", cut).expect("echoes again after the heal");
-    let dead = first(&|l| l == "lost" || l.starts_with("connect-failed"), echo2).expect("a's death is felt");
+    let dead = first(&|l| l == "lost" || l.starts_with("connect-failed"), echo2)
+        .expect("a's death is felt");
     assert!(echo1 < cut && cut < echo2 && echo2 < dead, "{text}");
 }
 
@@ -102,7 +116,9 @@ fn replica() {
         let me = me.clone();
         std::thread::spawn(move || {
             let mut line = String::new();
-            BufReader::new(conn.try_clone().unwrap()).read_line(&mut line).unwrap_or(0);
+            BufReader::new(conn.try_clone().unwrap())
+                .read_line(&mut line)
+                .unwrap_or(0);
             match line.trim() {
                 "inc" => {
                     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -120,7 +136,11 @@ fn replica() {
                     let _ = conn.write_all(b"ok\n");
                 }
                 "get" => {
-                    let _ = writeln!(conn, "{}", counter.load(std::sync::atomic::Ordering::SeqCst));
+                    let _ = writeln!(
+                        conn,
+                        "{}",
+                        counter.load(std::sync::atomic::Ordering::SeqCst)
+                    );
                 }
                 _ => {}
             }
@@ -162,7 +182,11 @@ fn counter_client() {
     for _ in 0..5 {
         assert!(ask_until("r2", "inc", "ok"), "r2 never answered");
     }
-    println!("r2={} r3={}", ask("r2", "get").unwrap_or_default(), ask("r3", "get").unwrap_or_default());
+    println!(
+        "r2={} r3={}",
+        ask("r2", "get").unwrap_or_default(),
+        ask("r3", "get").unwrap_or_default()
+    );
 }
 
 #[isolated(timeout = "30s")]
@@ -178,7 +202,12 @@ fn a_replicated_counter_survives_the_loss_of_a_host() {
     r1.kill();
     let out = cl.wait().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status, Some(Termination::Exited(0)), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status,
+        Some(Termination::Exited(0)),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("phase1 done\nr2=10 r3=10\n"), "{text}");
 }
 
@@ -192,7 +221,9 @@ fn pause_and_resume() {
     let a = net.spawn("a", echo_server).unwrap();
     let probe = |expect_up: bool| {
         fn up() {
-            assert!(std::fs::read_to_string("/etc/hosts").unwrap().contains("10.77.3.1\ta\n"));
+            assert!(std::fs::read_to_string("/etc/hosts")
+                .unwrap()
+                .contains("10.77.3.1\ta\n"));
             let end = Instant::now() + Duration::from_secs(10);
             loop {
                 let echoed = connect("a", 7000, Duration::from_millis(300)).and_then(|mut s| {
@@ -234,7 +265,10 @@ fn a_delayed_link() {
     let net = Network::new(&["a", "c"]).unwrap();
     let _a = net.spawn("a", echo_server).unwrap();
     match net.netem("a", "delay 150ms") {
-        Err(e) => assert!(e.to_string().contains("tc netem is unavailable here"), "{e}"),
+        Err(e) => assert!(
+            e.to_string().contains("tc netem is unavailable here"),
+            "{e}"
+        ),
         Ok(()) => {
             fn timed() {
                 std::thread::sleep(Duration::from_millis(200));
@@ -244,7 +278,11 @@ fn a_delayed_link() {
                 s.write_all(b"x\n").unwrap();
                 let mut l = String::new();
                 BufReader::new(s).read_line(&mut l).unwrap();
-                assert!(start.elapsed() >= Duration::from_millis(150), "{:?}", start.elapsed());
+                assert!(
+                    start.elapsed() >= Duration::from_millis(150),
+                    "{:?}",
+                    start.elapsed()
+                );
             }
             let c = net.spawn("c", timed).unwrap();
             assert_eq!(c.wait().unwrap().status, Some(Termination::Exited(0)));

@@ -37,7 +37,11 @@ fn web_3_owns_port_8080() {
 fn db_sees_its_own_hostname() {
     guard();
     assert_eq!(nix::unistd::gethostname().unwrap(), "db-1");
-    assert_eq!(tinyo_tests::visible_pids().len(), 2, "init and this test, nothing else");
+    assert_eq!(
+        tinyo_tests::visible_pids().len(),
+        2,
+        "init and this test, nothing else"
+    );
 }
 
 tinyo::main!();

@@ -9,7 +9,10 @@ fn stock_tests_are_isolated_too() {
     guard();
     assert_eq!(nix::unistd::gethostname().unwrap(), "stock-1");
     assert_eq!(std::env::var("TINYO_E2E").as_deref(), Ok("stock"));
-    assert!(std::env::var_os("TINYO_STOCK_RUN").is_none(), "the re-run marker leaked into the body");
+    assert!(
+        std::env::var_os("TINYO_STOCK_RUN").is_none(),
+        "the re-run marker leaked into the body"
+    );
     nix::unistd::sethostname("changed").unwrap();
 }
 

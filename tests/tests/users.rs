@@ -17,7 +17,13 @@ fn user_by_name() {
 #[isolated(user = 1000)]
 fn user_by_id() {
     guard();
-    assert_eq!((nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw()), (1000, 1000));
+    assert_eq!(
+        (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw()
+        ),
+        (1000, 1000)
+    );
 }
 
 tinyo::main!();

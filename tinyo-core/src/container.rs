@@ -152,7 +152,12 @@ impl Container {
     /// A function of this binary to run in it (instead of a program): the process is forked,
     /// not executed, so `f` runs with everything the caller had in memory.
     pub fn function(self, name: &str, f: fn()) -> Command {
-        Command { container: self, program: name.to_owned(), args: Vec::new(), function: Some(f) }
+        Command {
+            container: self,
+            program: name.to_owned(),
+            args: Vec::new(),
+            function: Some(f),
+        }
     }
     /// Run the program as this uid and gid of the container (root by default; ids other than
     /// 0 need the caller to be root, whose containers map 65536 ids).
@@ -176,10 +181,20 @@ impl Container {
         self
     }
     /// Bind host `src` at `dst`, read-only unless `writable`.
-    pub fn bind(mut self, src: impl Into<PathBuf>, dst: impl Into<PathBuf>, writable: bool) -> Self {
+    pub fn bind(
+        mut self,
+        src: impl Into<PathBuf>,
+        dst: impl Into<PathBuf>,
+        writable: bool,
+    ) -> Self {
         let src = src.into();
         let is_dir = std::fs::metadata(&src).map_or(true, |m| m.is_dir());
-        self.binds.push(BindSpec { src, dst: dst.into(), writable, is_dir });
+        self.binds.push(BindSpec {
+            src,
+            dst: dst.into(),
+            writable,
+            is_dir,
+        });
         self
     }
     /// An empty writable tmpfs at `path`.
@@ -188,8 +203,17 @@ impl Container {
         self
     }
     /// A file written before the program starts.
-    pub fn file(mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>, mode: u32) -> Self {
-        self.files.push(FileSpec { path: path.into(), contents: contents.into(), mode });
+    pub fn file(
+        mut self,
+        path: impl Into<PathBuf>,
+        contents: impl Into<Vec<u8>>,
+        mode: u32,
+    ) -> Self {
+        self.files.push(FileSpec {
+            path: path.into(),
+            contents: contents.into(),
+            mode,
+        });
         self
     }
     /// An environment variable of the program (over the caller's environment).
@@ -218,8 +242,17 @@ impl Container {
         self
     }
     /// A program to run in it, looked up with `execvp` semantics inside the new root.
-    pub fn command<S: AsRef<str>>(self, program: &str, args: impl IntoIterator<Item = S>) -> Command {
-        Command { container: self, program: program.to_owned(), args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(), function: None }
+    pub fn command<S: AsRef<str>>(
+        self,
+        program: &str,
+        args: impl IntoIterator<Item = S>,
+    ) -> Command {
+        Command {
+            container: self,
+            program: program.to_owned(),
+            args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
+            function: None,
+        }
     }
 
     fn spec(&self) -> Spec {
@@ -235,7 +268,11 @@ impl Container {
         config.readonly_root = self.readonly_root;
         config.workdir = self.workdir.clone();
         config.extra_hosts = self.extra_hosts.clone();
-        let mut spec = Spec::new(self.hostname.clone(), self.net, tinyo_rootfs::plan(&config, &real::host_facts()));
+        let mut spec = Spec::new(
+            self.hostname.clone(),
+            self.net,
+            tinyo_rootfs::plan(&config, &real::host_facts()),
+        );
         spec.limits = self.limits;
         spec
     }
@@ -271,10 +308,20 @@ fn attach_eth0(addr: &str) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    for args in [vec!["addr", "add", addr, "dev", "eth0"], vec!["link", "set", "eth0", "up"]] {
-        let out = std::process::Command::new("ip").args(&args).output().map_err(|e| format!("attach to the network: run `ip`: {e} (iproute2 is needed)"))?;
+    for args in [
+        vec!["addr", "add", addr, "dev", "eth0"],
+        vec!["link", "set", "eth0", "up"],
+    ] {
+        let out = std::process::Command::new("ip")
+            .args(&args)
+            .output()
+            .map_err(|e| format!("attach to the network: run `ip`: {e} (iproute2 is needed)"))?;
         if !out.status.success() {
-            return Err(format!("attach to the network: ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+            return Err(format!(
+                "attach to the network: ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
     }
     Ok(())
@@ -283,8 +330,13 @@ fn attach_eth0(addr: &str) -> Result<(), String> {
 static REQUEST: Mutex<Option<Request>> = Mutex::new(None);
 
 fn exec_entry(proof: SingleThreaded, _id: u32, io: ChildIo) -> ! {
-    let request = REQUEST.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-    let Some(request) = request else { real::exit_now(70) };
+    let request = REQUEST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let Some(request) = request else {
+        real::exit_now(70)
+    };
     crate::init::run(proof, &request.spec, io, &|| {
         // PID 2, single-threaded: the environment is ours to set.
         for (k, v) in &request.env {
@@ -294,14 +346,26 @@ fn exec_entry(proof: SingleThreaded, _id: u32, io: ChildIo) -> ! {
             attach_eth0(addr)?;
         }
         if let Some((uid, gid)) = request.user {
-            real::become_user(uid, gid).map_err(|(call, e)| format!("become uid {uid}, gid {gid}: {call}: {e:?} ({})", e.desc()))?;
+            real::become_user(uid, gid).map_err(|(call, e)| {
+                format!("become uid {uid}, gid {gid}: {call}: {e:?} ({})", e.desc())
+            })?;
         }
         if let Some(f) = request.function {
             f();
             return Ok(());
         }
-        let errno = nix::unistd::execvp(&request.program, &request.argv).err().unwrap_or(Errno::UnknownErrno);
-        Err(format!("execvp: {errno:?} ({}){}", errno.desc(), if errno == Errno::ENOENT { "; not found in the container's PATH" } else { "" }))
+        let errno = nix::unistd::execvp(&request.program, &request.argv)
+            .err()
+            .unwrap_or(Errno::UnknownErrno);
+        Err(format!(
+            "execvp: {errno:?} ({}){}",
+            errno.desc(),
+            if errno == Errno::ENOENT {
+                "; not found in the container's PATH"
+            } else {
+                ""
+            }
+        ))
     })
 }
 
@@ -333,7 +397,11 @@ impl Command {
         self.launch(None, true)
     }
 
-    fn start(&self, stdin: Option<BorrowedFd<'_>>, capture: Option<(&mut Vec<u8>, &mut Vec<u8>)>) -> Result<Output, RunError> {
+    fn start(
+        &self,
+        stdin: Option<BorrowedFd<'_>>,
+        capture: Option<(&mut Vec<u8>, &mut Vec<u8>)>,
+    ) -> Result<Output, RunError> {
         let child = self.launch(stdin, capture.is_some())?;
         let output = child.wait_with_output()?;
         if let Some((out, err)) = capture {
@@ -349,23 +417,52 @@ impl Command {
         let request = Request {
             spec: self.container.spec(),
             program: cstr(&self.program)?,
-            argv: std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str)).map(cstr).collect::<Result<_, _>>()?,
+            argv: std::iter::once(self.program.as_str())
+                .chain(self.args.iter().map(String::as_str))
+                .map(cstr)
+                .collect::<Result<_, _>>()?,
             env: self.container.env.clone(),
             user: self.container.user,
             function: self.function,
             attach: self.container.attach.clone(),
         };
-        *REQUEST.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(request);
+        *REQUEST
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(request);
         let (report_r, report_w) = real::pipe().map_err(io("pipe"))?;
-        let pipes = if capture { Some((real::pipe().map_err(io("pipe"))?, real::pipe().map_err(io("pipe"))?)) } else { None };
+        let pipes = if capture {
+            Some((
+                real::pipe().map_err(io("pipe"))?,
+                real::pipe().map_err(io("pipe"))?,
+            ))
+        } else {
+            None
+        };
         let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
         let (stdout_w, stderr_w) = match &pipes {
             Some(((_, ow), (_, ew))) => (ow.as_fd(), ew.as_fd()),
             None => (stdout.as_fd(), stderr.as_fd()),
         };
-        let ns = Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
-        let running = spawn_direct(&proof, exec_entry, 0, ns, stdin, stdout_w, stderr_w, report_w.as_fd()).map_err(RunError::Spawn);
-        REQUEST.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let ns = Namespaces::USER
+            | Namespaces::PID
+            | Namespaces::MOUNT
+            | Namespaces::UTS
+            | Namespaces::IPC;
+        let running = spawn_direct(
+            &proof,
+            exec_entry,
+            0,
+            ns,
+            stdin,
+            stdout_w,
+            stderr_w,
+            report_w.as_fd(),
+        )
+        .map_err(RunError::Spawn);
+        REQUEST
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         Ok(Child {
             running: running?,
             report: report_r,
@@ -410,24 +507,62 @@ impl Child {
         let mut to_out = |b: &[u8]| out.extend_from_slice(b);
         let mut to_err = |b: &[u8]| err.extend_from_slice(b);
         let timed_out = match &self.output {
-            Some((o, e)) => self.running.drain(self.timeout, &mut [(self.report.as_fd(), &mut to_report), (o.as_fd(), &mut to_out), (e.as_fd(), &mut to_err)]),
-            None => self.running.drain(self.timeout, &mut [(self.report.as_fd(), &mut to_report)]),
+            Some((o, e)) => self.running.drain(
+                self.timeout,
+                &mut [
+                    (self.report.as_fd(), &mut to_report),
+                    (o.as_fd(), &mut to_out),
+                    (e.as_fd(), &mut to_err),
+                ],
+            ),
+            None => self
+                .running
+                .drain(self.timeout, &mut [(self.report.as_fd(), &mut to_report)]),
         }
         .map_err(io("poll/read"))?;
         let init = self.running.wait().map_err(io("waitid"))?;
         if timed_out {
-            return Ok(Output { status: None, stdout: out, stderr: err });
+            return Ok(Output {
+                status: None,
+                stdout: out,
+                stderr: err,
+            });
         }
         match Report::decode(&report) {
-            Some(Report::Finished { body: BodyReport::ReturnedErr(why), .. }) => Err(RunError::Exec { program: self.program, why }),
+            Some(Report::Finished {
+                body: BodyReport::ReturnedErr(why),
+                ..
+            }) => Err(RunError::Exec {
+                program: self.program,
+                why,
+            }),
             // A function that panics is a host that failed: exit code 101, as a Rust program's.
-            Some(Report::Finished { body: BodyReport::Panicked { .. }, .. }) if self.function => {
-                Ok(Output { status: Some(Termination::Exited(101)), stdout: out, stderr: err })
-            }
-            Some(Report::Finished { body: BodyReport::Panicked { message, .. }, .. }) => Err(RunError::Exec { program: self.program, why: message }),
-            Some(Report::Finished { status, .. }) => Ok(Output { status: Some(status), stdout: out, stderr: err }),
+            Some(Report::Finished {
+                body: BodyReport::Panicked { .. },
+                ..
+            }) if self.function => Ok(Output {
+                status: Some(Termination::Exited(101)),
+                stdout: out,
+                stderr: err,
+            }),
+            Some(Report::Finished {
+                body: BodyReport::Panicked { message, .. },
+                ..
+            }) => Err(RunError::Exec {
+                program: self.program,
+                why: message,
+            }),
+            Some(Report::Finished { status, .. }) => Ok(Output {
+                status: Some(status),
+                stdout: out,
+                stderr: err,
+            }),
             // Killed from outside ([`Child::kill`]): the container's end is the program's.
-            None => Ok(Output { status: Some(init), stdout: out, stderr: err }),
+            None => Ok(Output {
+                status: Some(init),
+                stdout: out,
+                stderr: err,
+            }),
             other => Err(RunError::Setup(Outcome::decide(other, init, None))),
         }
     }

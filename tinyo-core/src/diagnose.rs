@@ -50,7 +50,9 @@ impl FailedAt {
             {
                 Some(Self::Mount(*errno))
             }
-            E::Hostname { errno, .. } | E::Loopback { errno, .. } if refused(errno) => Some(Self::Identity(*errno)),
+            E::Hostname { errno, .. } | E::Loopback { errno, .. } if refused(errno) => {
+                Some(Self::Identity(*errno))
+            }
             E::Unshare { errno, .. } => Some(Self::Clone(*errno)),
             _ => None,
         }
@@ -91,15 +93,23 @@ impl EnvFacts {
     /// Read the facts from `/proc`.
     pub fn gather() -> Self {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let seccomp_filter = status.lines().any(|l| l.starts_with("Seccomp:") && l.split_whitespace().nth(1) == Some("2"));
+        let seccomp_filter = status
+            .lines()
+            .any(|l| l.starts_with("Seccomp:") && l.split_whitespace().nth(1) == Some("2"));
         let masked = std::fs::read_to_string("/proc/self/mountinfo")
             .unwrap_or_default()
             .lines()
             .filter_map(|line| {
                 let fields: Vec<&str> = line.split(' ').collect();
                 let mount_point = *fields.get(4)?;
-                let fstype = fields.iter().position(|f| *f == "-").and_then(|i| fields.get(i + 1)).copied().unwrap_or("");
-                let inside = (mount_point.starts_with("/proc/") || mount_point.starts_with("/sys/"))
+                let fstype = fields
+                    .iter()
+                    .position(|f| *f == "-")
+                    .and_then(|i| fields.get(i + 1))
+                    .copied()
+                    .unwrap_or("");
+                let inside = (mount_point.starts_with("/proc/")
+                    || mount_point.starts_with("/sys/"))
                     && !mount_point.starts_with("/sys/fs/")
                     && !mount_point.starts_with("/sys/kernel/")
                     && !matches!(fstype, "binfmt_misc" | "autofs");
@@ -111,9 +121,13 @@ impl EnvFacts {
             seccomp_filter,
             max_user_namespaces: read_number("/proc/sys/user/max_user_namespaces"),
             unprivileged_userns_clone: read_number("/proc/sys/kernel/unprivileged_userns_clone"),
-            apparmor_restrict_unprivileged_userns: read_number("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
+            apparmor_restrict_unprivileged_userns: read_number(
+                "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+            ),
             masked,
-            kernel: nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default(),
+            kernel: nix::sys::utsname::uname()
+                .map(|u| u.release().to_string_lossy().into_owned())
+                .unwrap_or_default(),
         }
     }
 }
@@ -160,19 +174,31 @@ pub struct Diagnosis {
 pub fn diagnose(failed_at: FailedAt, facts: &EnvFacts) -> Diagnosis {
     let errno = failed_at.errno();
     let cause = match failed_at {
-        FailedAt::Clone(_) if facts.max_user_namespaces == Some(0) => Cause::UserNamespacesDisabled { sysctl: "user.max_user_namespaces" },
+        FailedAt::Clone(_) if facts.max_user_namespaces == Some(0) => {
+            Cause::UserNamespacesDisabled {
+                sysctl: "user.max_user_namespaces",
+            }
+        }
         FailedAt::Clone(_) if facts.unprivileged_userns_clone == Some(0) && facts.euid != 0 => {
-            Cause::UserNamespacesDisabled { sysctl: "kernel.unprivileged_userns_clone" }
+            Cause::UserNamespacesDisabled {
+                sysctl: "kernel.unprivileged_userns_clone",
+            }
         }
         FailedAt::Clone(Errno::EPERM | Errno::ENOSYS) if facts.seccomp_filter => Cause::Seccomp,
         FailedAt::Clone(Errno::ENOSPC | Errno::EUSERS) => Cause::NamespaceLimit,
-        FailedAt::Clone(Errno::ENOSYS) => Cause::OldKernel { release: facts.kernel.clone() },
+        FailedAt::Clone(Errno::ENOSYS) => Cause::OldKernel {
+            release: facts.kernel.clone(),
+        },
         FailedAt::IdMap(_) | FailedAt::Mount(_) | FailedAt::Identity(_)
             if facts.apparmor_restrict_unprivileged_userns == Some(1) && facts.euid != 0 =>
         {
             Cause::AppArmor
         }
-        FailedAt::Mount(Errno::EPERM | Errno::EACCES) if !facts.masked.is_empty() => Cause::Masked { paths: facts.masked.clone() },
+        FailedAt::Mount(Errno::EPERM | Errno::EACCES) if !facts.masked.is_empty() => {
+            Cause::Masked {
+                paths: facts.masked.clone(),
+            }
+        }
         _ if facts.seccomp_filter && errno == Errno::EPERM => Cause::Seccomp,
         _ => Cause::Unknown,
     };
@@ -238,37 +264,101 @@ mod tests {
     use super::*;
 
     fn facts() -> EnvFacts {
-        EnvFacts { euid: 1000, max_user_namespaces: Some(1000), ..EnvFacts::default() }
+        EnvFacts {
+            euid: 1000,
+            max_user_namespaces: Some(1000),
+            ..EnvFacts::default()
+        }
     }
 
     #[test]
     fn sysctls() {
-        let f = EnvFacts { max_user_namespaces: Some(0), ..facts() };
-        assert_eq!(diagnose(FailedAt::Clone(Errno::ENOSPC), &f).cause, Cause::UserNamespacesDisabled { sysctl: "user.max_user_namespaces" });
-        let f = EnvFacts { unprivileged_userns_clone: Some(0), ..facts() };
-        assert_eq!(diagnose(FailedAt::Clone(Errno::EPERM), &f).cause, Cause::UserNamespacesDisabled { sysctl: "kernel.unprivileged_userns_clone" });
-        let root = EnvFacts { euid: 0, unprivileged_userns_clone: Some(0), ..facts() };
-        assert_eq!(diagnose(FailedAt::Clone(Errno::EPERM), &root).cause, Cause::Unknown, "the Debian sysctl does not bind root");
+        let f = EnvFacts {
+            max_user_namespaces: Some(0),
+            ..facts()
+        };
+        assert_eq!(
+            diagnose(FailedAt::Clone(Errno::ENOSPC), &f).cause,
+            Cause::UserNamespacesDisabled {
+                sysctl: "user.max_user_namespaces"
+            }
+        );
+        let f = EnvFacts {
+            unprivileged_userns_clone: Some(0),
+            ..facts()
+        };
+        assert_eq!(
+            diagnose(FailedAt::Clone(Errno::EPERM), &f).cause,
+            Cause::UserNamespacesDisabled {
+                sysctl: "kernel.unprivileged_userns_clone"
+            }
+        );
+        let root = EnvFacts {
+            euid: 0,
+            unprivileged_userns_clone: Some(0),
+            ..facts()
+        };
+        assert_eq!(
+            diagnose(FailedAt::Clone(Errno::EPERM), &root).cause,
+            Cause::Unknown,
+            "the Debian sysctl does not bind root"
+        );
     }
 
     #[test]
     fn apparmor_shows_at_the_id_map_or_first_mount() {
-        let f = EnvFacts { apparmor_restrict_unprivileged_userns: Some(1), ..facts() };
-        assert_eq!(diagnose(FailedAt::IdMap(Errno::EPERM), &f).cause, Cause::AppArmor);
-        assert_eq!(diagnose(FailedAt::Mount(Errno::EACCES), &f).cause, Cause::AppArmor);
+        let f = EnvFacts {
+            apparmor_restrict_unprivileged_userns: Some(1),
+            ..facts()
+        };
+        assert_eq!(
+            diagnose(FailedAt::IdMap(Errno::EPERM), &f).cause,
+            Cause::AppArmor
+        );
+        assert_eq!(
+            diagnose(FailedAt::Mount(Errno::EACCES), &f).cause,
+            Cause::AppArmor
+        );
         let d = diagnose(FailedAt::Mount(Errno::EACCES), &f).to_string();
-        assert!(d.contains("kernel.apparmor_restrict_unprivileged_userns=0"), "{d}");
+        assert!(
+            d.contains("kernel.apparmor_restrict_unprivileged_userns=0"),
+            "{d}"
+        );
     }
 
     #[test]
     fn seccomp_masks_and_limits() {
-        let f = EnvFacts { seccomp_filter: true, ..facts() };
-        assert_eq!(diagnose(FailedAt::Clone(Errno::ENOSYS), &f).cause, Cause::Seccomp);
-        assert_eq!(diagnose(FailedAt::Clone(Errno::EPERM), &f).cause, Cause::Seccomp);
-        let f = EnvFacts { masked: vec!["/proc/kcore".into()], ..facts() };
+        let f = EnvFacts {
+            seccomp_filter: true,
+            ..facts()
+        };
+        assert_eq!(
+            diagnose(FailedAt::Clone(Errno::ENOSYS), &f).cause,
+            Cause::Seccomp
+        );
+        assert_eq!(
+            diagnose(FailedAt::Clone(Errno::EPERM), &f).cause,
+            Cause::Seccomp
+        );
+        let f = EnvFacts {
+            masked: vec!["/proc/kcore".into()],
+            ..facts()
+        };
         let d = diagnose(FailedAt::Mount(Errno::EPERM), &f);
-        assert!(d.to_string().contains("(/proc/kcore)") && d.to_string().contains("systempaths=unconfined"), "{d}");
-        assert_eq!(diagnose(FailedAt::Clone(Errno::EUSERS), &facts()).cause, Cause::NamespaceLimit);
-        assert_eq!(diagnose(FailedAt::Clone(Errno::ENOSYS), &facts()).cause, Cause::OldKernel { release: String::new() });
+        assert!(
+            d.to_string().contains("(/proc/kcore)")
+                && d.to_string().contains("systempaths=unconfined"),
+            "{d}"
+        );
+        assert_eq!(
+            diagnose(FailedAt::Clone(Errno::EUSERS), &facts()).cause,
+            Cause::NamespaceLimit
+        );
+        assert_eq!(
+            diagnose(FailedAt::Clone(Errno::ENOSYS), &facts()).cause,
+            Cause::OldKernel {
+                release: String::new()
+            }
+        );
     }
 }

@@ -188,15 +188,28 @@ mod tests {
 
     #[test]
     fn message_names_step_syscall_path_errno_and_fix() {
-        let e = SetupError::Mount { fstype: "proc", target: "/proc".into(), errno: Errno::EPERM };
+        let e = SetupError::Mount {
+            fstype: "proc",
+            target: "/proc".into(),
+            errno: Errno::EPERM,
+        };
         let msg = e.to_string();
-        assert!(msg.starts_with("mount proc on `/proc`: mount: EPERM (Operation not permitted); fix: "), "{msg}");
+        assert!(
+            msg.starts_with("mount proc on `/proc`: mount: EPERM (Operation not permitted); fix: "),
+            "{msg}"
+        );
         assert!(msg.contains("systempaths=unconfined"), "{msg}");
     }
 
     #[test]
     fn no_fix_when_none_is_known() {
-        let e = SetupError::Chdir { path: "/x".into(), errno: Errno::ENOENT };
-        assert_eq!(e.to_string(), "chdir(`/x`): ENOENT (No such file or directory)");
+        let e = SetupError::Chdir {
+            path: "/x".into(),
+            errno: Errno::ENOENT,
+        };
+        assert_eq!(
+            e.to_string(),
+            "chdir(`/x`): ENOENT (No such file or directory)"
+        );
     }
 }

@@ -34,7 +34,9 @@ static PAGE_LOCK: Mutex<()> = Mutex::new(());
 
 fn store(report: &BodyReport) {
     if let Some(page) = PAGE.get() {
-        let _guard = PAGE_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = PAGE_LOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         page.store(&report.encode());
     }
 }
@@ -47,7 +49,12 @@ fn send(report_fd: std::os::fd::BorrowedFd<'_>, report: &Report) -> ! {
 
 /// Run as PID 1 of a fresh container. `body` runs in PID 2 and returns the test's result
 /// (`Err` carries the `Debug` of the error it returned). Never returns.
-pub fn run(proof: SingleThreaded, spec: &Spec, io: ChildIo, body: &dyn Fn() -> Result<(), String>) -> ! {
+pub fn run(
+    proof: SingleThreaded,
+    spec: &Spec,
+    io: ChildIo,
+    body: &dyn Fn() -> Result<(), String>,
+) -> ! {
     let sys = RealSys;
     let fds = InheritedFds {
         stdin: io.stdin.as_raw_fd(),
@@ -87,7 +94,12 @@ pub type Assigned = (Limits, Box<dyn Fn() -> Result<(), String>>);
 /// Run as PID 1 of a *warm* container: do the whole setup of `spec` ahead, wait for the
 /// zygote to assign a test (`assign(id)` gives its limits and body), then run it as
 /// [`run`] does. A setup failure is reported once assigned, to that test.
-pub fn run_warm(proof: SingleThreaded, spec: &Spec, io: WarmIo, assign: &dyn Fn(u32) -> Option<Assigned>) -> ! {
+pub fn run_warm(
+    proof: SingleThreaded,
+    spec: &Spec,
+    io: WarmIo,
+    assign: &dyn Fn(u32) -> Option<Assigned>,
+) -> ! {
     let sys = RealSys;
     if setup::arm_death_signal(&sys, io.parent.as_fd()).is_err() {
         real::exit_now(1);
@@ -103,10 +115,17 @@ pub fn run_warm(proof: SingleThreaded, spec: &Spec, io: WarmIo, assign: &dyn Fn(
         // The zygote is gone: the run is over.
         real::exit_now(0)
     };
-    let (Some(id), Ok::<[OwnedFd; 3], _>([stdout, stderr, report])) = (crate::wire::Reader::new(&buf[..n]).u32(), fds.try_into()) else {
+    let (Some(id), Ok::<[OwnedFd; 3], _>([stdout, stderr, report])) =
+        (crate::wire::Reader::new(&buf[..n]).u32(), fds.try_into())
+    else {
         real::exit_now(1)
     };
-    let fds = InheritedFds { stdin: io.stdin.as_raw_fd(), stdout: stdout.as_raw_fd(), stderr: stderr.as_raw_fd(), report: report.as_raw_fd() };
+    let fds = InheritedFds {
+        stdin: io.stdin.as_raw_fd(),
+        stdout: stdout.as_raw_fd(),
+        stderr: stderr.as_raw_fd(),
+        report: report.as_raw_fd(),
+    };
     if let Err(e) = setup::move_fds(&sys, fds) {
         send(report.as_fd(), &Report::SetupFailed(e));
     }
@@ -118,23 +137,42 @@ pub fn run_warm(proof: SingleThreaded, spec: &Spec, io: WarmIo, assign: &dyn Fn(
         Ok(umask) => umask,
         Err(e) => send(report_fd, &Report::SetupFailed(e)),
     };
-    let Some((limits, body)) = assign(id) else { real::exit_now(70) };
+    let Some((limits, body)) = assign(id) else {
+        real::exit_now(70)
+    };
     start_body(proof, limits, umask, &*body)
 }
 
 /// Fork the body as PID 2 and reap until it exits; report; exit.
-fn start_body(proof: SingleThreaded, limits: Limits, umask: nix::sys::stat::Mode, body: &dyn Fn() -> Result<(), String>) -> ! {
+fn start_body(
+    proof: SingleThreaded,
+    limits: Limits,
+    umask: nix::sys::stat::Mode,
+    body: &dyn Fn() -> Result<(), String>,
+) -> ! {
     let sys = RealSys;
     let report_fd = real::borrow_fd(REPORT_FD);
     let page = match SharedPage::new(PAGE_LEN) {
         Ok(page) => page,
-        Err(errno) => send(report_fd, &Report::SetupFailed(SetupError::Body { syscall: "mmap", errno })),
+        Err(errno) => send(
+            report_fd,
+            &Report::SetupFailed(SetupError::Body {
+                syscall: "mmap",
+                errno,
+            }),
+        ),
     };
     page.store(&BodyReport::NotStarted.encode());
     let page = PAGE.get_or_init(|| page);
 
     let body_pid = match real::fork(&proof) {
-        Err(errno) => send(report_fd, &Report::SetupFailed(SetupError::Body { syscall: "fork", errno })),
+        Err(errno) => send(
+            report_fd,
+            &Report::SetupFailed(SetupError::Body {
+                syscall: "fork",
+                errno,
+            }),
+        ),
         Ok(Forked::Child(_proof)) => {
             // PID 2: the body. It keeps no fd of tinyo's.
             let _ = sys.close_from(REPORT_FD);
@@ -144,7 +182,13 @@ fn start_body(proof: SingleThreaded, limits: Limits, umask: nix::sys::stat::Mode
             // and it may ptrace its children. PID 1 stays out of its reach.
             let _ = nix::sys::prctl::set_dumpable(true);
             if let Err(errno) = real::apply_limits(&limits) {
-                store(&BodyReport::Panicked { message: format!("tinyo: setrlimit for the test's limits: {errno:?} ({})", errno.desc()), location: None });
+                store(&BodyReport::Panicked {
+                    message: format!(
+                        "tinyo: setrlimit for the test's limits: {errno:?} ({})",
+                        errno.desc()
+                    ),
+                    location: None,
+                });
                 real::exit_now(1);
             }
             run_body(body)
@@ -159,7 +203,13 @@ fn start_body(proof: SingleThreaded, limits: Limits, umask: nix::sys::stat::Mode
             Ok((pid, Some(status))) if pid == body_pid => break status,
             Ok(_) => continue,
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(errno) => send(report_fd, &Report::SetupFailed(SetupError::Body { syscall: "fork", errno })),
+            Err(errno) => send(
+                report_fd,
+                &Report::SetupFailed(SetupError::Body {
+                    syscall: "fork",
+                    errno,
+                }),
+            ),
         }
     };
     let body = BodyReport::decode(&page.load());
@@ -182,7 +232,9 @@ fn run_body(body: &dyn Fn() -> Result<(), String>) -> ! {
     panic::set_hook(Box::new(move |info| {
         store(&BodyReport::Panicked {
             message: panic_message(info.payload()),
-            location: info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
+            location: info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
         });
         default_hook(info);
     }));

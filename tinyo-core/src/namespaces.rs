@@ -38,7 +38,14 @@ impl Namespaces {
 
     /// The set from raw bits, keeping only known namespaces.
     pub const fn from_bits_truncate(bits: u32) -> Self {
-        Self(bits & (Self::PID.0 | Self::MOUNT.0 | Self::UTS.0 | Self::IPC.0 | Self::NET.0 | Self::USER.0))
+        Self(
+            bits & (Self::PID.0
+                | Self::MOUNT.0
+                | Self::UTS.0
+                | Self::IPC.0
+                | Self::NET.0
+                | Self::USER.0),
+        )
     }
 }
 
@@ -51,8 +58,19 @@ impl BitOr for Namespaces {
 
 impl fmt::Debug for Namespaces {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let all = [(Self::PID, "PID"), (Self::MOUNT, "MOUNT"), (Self::UTS, "UTS"), (Self::IPC, "IPC"), (Self::NET, "NET"), (Self::USER, "USER")];
-        let names: Vec<&str> = all.iter().filter(|(n, _)| self.contains(*n)).map(|(_, s)| *s).collect();
+        let all = [
+            (Self::PID, "PID"),
+            (Self::MOUNT, "MOUNT"),
+            (Self::UTS, "UTS"),
+            (Self::IPC, "IPC"),
+            (Self::NET, "NET"),
+            (Self::USER, "USER"),
+        ];
+        let names: Vec<&str> = all
+            .iter()
+            .filter(|(n, _)| self.contains(*n))
+            .map(|(_, s)| *s)
+            .collect();
         f.write_str(&names.join("|"))
     }
 }

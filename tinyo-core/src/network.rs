@@ -68,11 +68,24 @@ fn ip(step: &str, args: &[&str]) -> Result<(), NetworkError> {
 }
 
 fn run_tool(tool: &str, step: &str, args: &[&str]) -> Result<(), NetworkError> {
-    let out = Process::new(tool).args(args).output().map_err(|e| NetworkError::Ip { step: step.into(), detail: format!("run `{tool}`: {e} (iproute2 is needed)") })?;
+    let out = Process::new(tool)
+        .args(args)
+        .output()
+        .map_err(|e| NetworkError::Ip {
+            step: step.into(),
+            detail: format!("run `{tool}`: {e} (iproute2 is needed)"),
+        })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(NetworkError::Ip { step: step.into(), detail: format!("{tool} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()) })
+        Err(NetworkError::Ip {
+            step: step.into(),
+            detail: format!(
+                "{tool} {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        })
     }
 }
 
@@ -108,22 +121,41 @@ impl Network {
             return Err(NetworkError::Prefix(prefix.to_owned()));
         }
         if names.len() > 253 {
-            return Err(NetworkError::Name(format!("{} hosts (at most 253)", names.len())));
+            return Err(NetworkError::Name(format!(
+                "{} hosts (at most 253)",
+                names.len()
+            )));
         }
         for name in names {
-            if name.is_empty() || name.len() > 12 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            if name.is_empty()
+                || name.len() > 12
+                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
                 return Err(NetworkError::Name((*name).to_owned()));
             }
         }
-        ip("make the bridge (the test needs its own network namespace: not net = \"host\")", &["link", "add", BRIDGE, "type", "bridge"])?;
+        ip(
+            "make the bridge (the test needs its own network namespace: not net = \"host\")",
+            &["link", "add", BRIDGE, "type", "bridge"],
+        )?;
         // The test itself is on the network too, at .254: it can watch and drive its hosts.
-        ip("address the bridge", &["addr", "add", &format!("{prefix}.254/24"), "dev", BRIDGE])?;
+        ip(
+            "address the bridge",
+            &["addr", "add", &format!("{prefix}.254/24"), "dev", BRIDGE],
+        )?;
         ip("bring the bridge up", &["link", "set", BRIDGE, "up"])?;
-        Ok(Self { names: names.iter().map(|n| (*n).to_owned()).collect(), prefix: prefix.to_owned() })
+        Ok(Self {
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            prefix: prefix.to_owned(),
+        })
     }
 
     fn addr(&self, name: &str) -> Result<String, NetworkError> {
-        let i = self.names.iter().position(|n| n == name).ok_or_else(|| NetworkError::Name(name.to_owned()))?;
+        let i = self
+            .names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| NetworkError::Name(name.to_owned()))?;
         Ok(format!("{}.{}", self.prefix, i + 1))
     }
 
@@ -149,7 +181,10 @@ impl Network {
     }
 
     fn plug(&self, name: &str, child: Result<Child, RunError>) -> Result<Host, NetworkError> {
-        let child = child.map_err(|source| NetworkError::Start { host: name.to_owned(), source })?;
+        let child = child.map_err(|source| NetworkError::Start {
+            host: name.to_owned(),
+            source,
+        })?;
         let pid = child.id();
         // The host's PID 1 makes its own network namespace: wait for it, or the veth's end
         // would land in ours.
@@ -157,7 +192,10 @@ impl Network {
         let deadline = Instant::now() + Duration::from_secs(5);
         while std::fs::read_link(format!("/proc/{pid}/ns/net")).map_or(true, |ns| ns == ours) {
             if Instant::now() > deadline {
-                return Err(NetworkError::Ip { step: format!("plug in host `{name}`"), detail: "its network namespace never appeared".into() });
+                return Err(NetworkError::Ip {
+                    step: format!("plug in host `{name}`"),
+                    detail: "its network namespace never appeared".into(),
+                });
             }
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -165,9 +203,22 @@ impl Network {
         // A host of the same name that just died may leave its end for a moment.
         let _ = Process::new("ip").args(["link", "del", &veth]).output();
         let pid_text = pid.to_string();
-        ip(&format!("plug in host `{name}`"), &["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &pid_text])?;
-        ip(&format!("plug in host `{name}`"), &["link", "set", &veth, "master", BRIDGE, "up"])?;
-        Ok(Host { name: name.to_owned(), addr: self.addr(name)?, child: Some(child), pid })
+        ip(
+            &format!("plug in host `{name}`"),
+            &[
+                "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &pid_text,
+            ],
+        )?;
+        ip(
+            &format!("plug in host `{name}`"),
+            &["link", "set", &veth, "master", BRIDGE, "up"],
+        )?;
+        Ok(Host {
+            name: name.to_owned(),
+            addr: self.addr(name)?,
+            child: Some(child),
+            pid,
+        })
     }
 
     /// Cut the network in two: the hosts of `a` reach each other, those of `b` each other,
@@ -176,10 +227,19 @@ impl Network {
         for name in a.iter().chain(b) {
             self.addr(name)?;
         }
-        let _ = ip("make the partition's bridge", &["link", "add", CUT, "type", "bridge"]);
-        ip("bring the partition's bridge up", &["link", "set", CUT, "up"])?;
+        let _ = ip(
+            "make the partition's bridge",
+            &["link", "add", CUT, "type", "bridge"],
+        );
+        ip(
+            "bring the partition's bridge up",
+            &["link", "set", CUT, "up"],
+        )?;
         for name in a {
-            ip(&format!("partition host `{name}`"), &["link", "set", &format!("v-{name}"), "master", CUT])?;
+            ip(
+                &format!("partition host `{name}`"),
+                &["link", "set", &format!("v-{name}"), "master", CUT],
+            )?;
         }
         Ok(())
     }
@@ -189,7 +249,10 @@ impl Network {
         for name in &self.names {
             let veth = format!("v-{name}");
             if PathBuf::from(format!("/sys/class/net/{veth}")).exists() {
-                ip(&format!("heal host `{name}`"), &["link", "set", &veth, "master", BRIDGE])?;
+                ip(
+                    &format!("heal host `{name}`"),
+                    &["link", "set", &veth, "master", BRIDGE],
+                )?;
             }
         }
         Ok(())
@@ -225,9 +288,23 @@ impl Host {
     }
 
     fn signal_all(&self, signal: nix::sys::signal::Signal) -> Result<(), NetworkError> {
-        let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/pid", self.pid)) else { return Ok(()) };
-        for entry in std::fs::read_dir("/proc").map_err(|e| NetworkError::Ip { step: "list processes".into(), detail: e.to_string() })?.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/pid", self.pid)) else {
+            return Ok(());
+        };
+        for entry in std::fs::read_dir("/proc")
+            .map_err(|e| NetworkError::Ip {
+                step: "list processes".into(),
+                detail: e.to_string(),
+            })?
+            .flatten()
+        {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
             if std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|p| p == ns) {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
             }
@@ -249,7 +326,10 @@ impl Host {
     pub fn wait(mut self) -> Result<Output, RunError> {
         match self.child.take() {
             Some(child) => child.wait_with_output(),
-            None => Err(RunError::Io { what: "wait for a host", errno: nix::errno::Errno::ECHILD }),
+            None => Err(RunError::Io {
+                what: "wait for a host",
+                errno: nix::errno::Errno::ECHILD,
+            }),
         }
     }
 }
@@ -262,7 +342,10 @@ impl Drop for Host {
             let _ = child.kill();
             if let Ok(out) = child.wait_with_output() {
                 let mut text = String::new();
-                for line in String::from_utf8_lossy(&out.stdout).lines().chain(String::from_utf8_lossy(&out.stderr).lines()) {
+                for line in String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .chain(String::from_utf8_lossy(&out.stderr).lines())
+                {
                     text.push_str(&format!("[{}] {line}\n", self.name));
                 }
                 let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());

@@ -22,15 +22,24 @@ pub enum Termination {
 
 /// The name of a signal number (`SIGABRT`), or its number.
 pub fn signal_name(signal: i32) -> String {
-    nix::sys::signal::Signal::try_from(signal).map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_owned())
+    nix::sys::signal::Signal::try_from(signal)
+        .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_owned())
 }
 
 impl fmt::Display for Termination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::Exited(code) => write!(f, "exited with code {code}"),
-            Self::Signaled { signal, core_dumped } => {
-                write!(f, "killed by {}{}", signal_name(signal), if core_dumped { " (core dumped)" } else { "" })
+            Self::Signaled {
+                signal,
+                core_dumped,
+            } => {
+                write!(
+                    f,
+                    "killed by {}{}",
+                    signal_name(signal),
+                    if core_dumped { " (core dumped)" } else { "" }
+                )
             }
         }
     }
@@ -114,15 +123,25 @@ impl Outcome {
             None => failed(FailureReason::ContainerDied(init)),
             Some(Report::SetupFailed(e)) => Self::SetupFailed(e),
             Some(Report::Finished { status, body }) => match (body, status) {
-                (BodyReport::Panicked { message, location }, _) => failed(FailureReason::Panicked { message, location }),
+                (BodyReport::Panicked { message, location }, _) => {
+                    failed(FailureReason::Panicked { message, location })
+                }
                 (BodyReport::ReturnedErr(e), _) => failed(FailureReason::ReturnedErr(e)),
                 (BodyReport::Passed, Termination::Exited(0)) => Self::Passed,
-                (BodyReport::Passed | BodyReport::Running | BodyReport::NotStarted, Termination::Exited(code)) => {
-                    failed(FailureReason::ExitedEarly(code))
-                }
-                (BodyReport::Passed | BodyReport::Running | BodyReport::NotStarted, Termination::Signaled { signal, core_dumped }) => {
-                    failed(FailureReason::Signaled { signal, core_dumped })
-                }
+                (
+                    BodyReport::Passed | BodyReport::Running | BodyReport::NotStarted,
+                    Termination::Exited(code),
+                ) => failed(FailureReason::ExitedEarly(code)),
+                (
+                    BodyReport::Passed | BodyReport::Running | BodyReport::NotStarted,
+                    Termination::Signaled {
+                        signal,
+                        core_dumped,
+                    },
+                ) => failed(FailureReason::Signaled {
+                    signal,
+                    core_dumped,
+                }),
             },
         }
     }
@@ -134,11 +153,24 @@ impl Outcome {
     /// right message passes; a body that returns fails; every other failure (a signal, an
     /// exit, a timeout, a setup failure) stays what it was, as under libtest.
     pub fn expecting_panic(self, expected: Option<Option<&str>>) -> Self {
-        let Some(expected) = expected else { return self };
+        let Some(expected) = expected else {
+            return self;
+        };
         match self {
-            Self::Passed => Self::Failed { reason: FailureReason::DidNotPanic { expected: expected.map(str::to_owned) } },
-            Self::Failed { reason: FailureReason::Panicked { message, .. } } => match expected {
-                Some(e) if !message.contains(e) => Self::Failed { reason: FailureReason::PanicMismatch { message, expected: e.to_owned() } },
+            Self::Passed => Self::Failed {
+                reason: FailureReason::DidNotPanic {
+                    expected: expected.map(str::to_owned),
+                },
+            },
+            Self::Failed {
+                reason: FailureReason::Panicked { message, .. },
+            } => match expected {
+                Some(e) if !message.contains(e) => Self::Failed {
+                    reason: FailureReason::PanicMismatch {
+                        message,
+                        expected: e.to_owned(),
+                    },
+                },
                 _ => Self::Passed,
             },
             other => other,
@@ -172,8 +204,15 @@ impl fmt::Display for Outcome {
         match self {
             Self::Passed => f.write_str("passed"),
             Self::Failed { reason } => write!(f, "{reason}"),
-            Self::TimedOut { after } => write!(f, "timed out after {}; the container and every process in it were killed", human(*after)),
-            Self::SetupFailed(e) => write!(f, "tinyo could not set up the container (not a failure of the test itself): {e}"),
+            Self::TimedOut { after } => write!(
+                f,
+                "timed out after {}; the container and every process in it were killed",
+                human(*after)
+            ),
+            Self::SetupFailed(e) => write!(
+                f,
+                "tinyo could not set up the container (not a failure of the test itself): {e}"
+            ),
         }
     }
 }
@@ -218,50 +257,109 @@ mod tests {
 
     #[test]
     fn only_an_explicit_pass_with_exit_zero_passes() {
-        assert_eq!(Outcome::decide(finished(Termination::Exited(0), BodyReport::Passed), Termination::Exited(0), None), Outcome::Passed);
+        assert_eq!(
+            Outcome::decide(
+                finished(Termination::Exited(0), BodyReport::Passed),
+                Termination::Exited(0),
+                None
+            ),
+            Outcome::Passed
+        );
         for body in [BodyReport::Running, BodyReport::NotStarted] {
             assert_eq!(
-                Outcome::decide(finished(Termination::Exited(0), body), Termination::Exited(0), None),
-                Outcome::Failed { reason: FailureReason::ExitedEarly(0) }
+                Outcome::decide(
+                    finished(Termination::Exited(0), body),
+                    Termination::Exited(0),
+                    None
+                ),
+                Outcome::Failed {
+                    reason: FailureReason::ExitedEarly(0)
+                }
             );
         }
         assert_eq!(
-            Outcome::decide(finished(Termination::Exited(2), BodyReport::Passed), Termination::Exited(0), None),
-            Outcome::Failed { reason: FailureReason::ExitedEarly(2) }
+            Outcome::decide(
+                finished(Termination::Exited(2), BodyReport::Passed),
+                Termination::Exited(0),
+                None
+            ),
+            Outcome::Failed {
+                reason: FailureReason::ExitedEarly(2)
+            }
         );
         assert_eq!(
             Outcome::decide(None, Termination::Exited(0), None),
-            Outcome::Failed { reason: FailureReason::ContainerDied(Termination::Exited(0)) }
+            Outcome::Failed {
+                reason: FailureReason::ContainerDied(Termination::Exited(0))
+            }
         );
     }
 
     #[test]
     fn should_panic() {
-        let panicked = || Outcome::Failed { reason: FailureReason::Panicked { message: "boom here".into(), location: None } };
+        let panicked = || Outcome::Failed {
+            reason: FailureReason::Panicked {
+                message: "boom here".into(),
+                location: None,
+            },
+        };
         assert_eq!(panicked().expecting_panic(Some(None)), Outcome::Passed);
-        assert_eq!(panicked().expecting_panic(Some(Some("boom"))), Outcome::Passed);
+        assert_eq!(
+            panicked().expecting_panic(Some(Some("boom"))),
+            Outcome::Passed
+        );
         assert!(matches!(
             panicked().expecting_panic(Some(Some("bang"))),
-            Outcome::Failed { reason: FailureReason::PanicMismatch { .. } }
+            Outcome::Failed {
+                reason: FailureReason::PanicMismatch { .. }
+            }
         ));
-        assert_eq!(Outcome::Passed.expecting_panic(Some(None)).to_string(), "test did not panic as expected");
+        assert_eq!(
+            Outcome::Passed.expecting_panic(Some(None)).to_string(),
+            "test did not panic as expected"
+        );
         assert_eq!(panicked().expecting_panic(None), panicked());
-        let abort = Outcome::Failed { reason: FailureReason::Signaled { signal: 6, core_dumped: false } };
+        let abort = Outcome::Failed {
+            reason: FailureReason::Signaled {
+                signal: 6,
+                core_dumped: false,
+            },
+        };
         assert_eq!(abort.clone().expecting_panic(Some(None)), abort);
     }
 
     #[test]
     fn signals_panics_and_timeouts() {
-        let abort = Termination::Signaled { signal: 6, core_dumped: false };
-        let o = Outcome::decide(finished(abort, BodyReport::Running), Termination::Exited(0), None);
+        let abort = Termination::Signaled {
+            signal: 6,
+            core_dumped: false,
+        };
+        let o = Outcome::decide(
+            finished(abort, BodyReport::Running),
+            Termination::Exited(0),
+            None,
+        );
         assert_eq!(o.to_string(), "killed by SIGABRT");
         let o = Outcome::decide(
-            finished(abort, BodyReport::Panicked { message: "m".into(), location: Some("f.rs:1:1".into()) }),
+            finished(
+                abort,
+                BodyReport::Panicked {
+                    message: "m".into(),
+                    location: Some("f.rs:1:1".into()),
+                },
+            ),
             Termination::Exited(0),
             None,
         );
         assert_eq!(o.to_string(), "panicked at f.rs:1:1:\nm");
-        let o = Outcome::decide(None, Termination::Signaled { signal: 9, core_dumped: false }, Some(Duration::from_secs(2)));
+        let o = Outcome::decide(
+            None,
+            Termination::Signaled {
+                signal: 9,
+                core_dumped: false,
+            },
+            Some(Duration::from_secs(2)),
+        );
         assert!(o.to_string().starts_with("timed out after 2s"), "{o}");
         assert_eq!(human(Duration::from_millis(250)), "250ms");
         assert_eq!(human(Duration::from_secs(120)), "2m");

@@ -51,7 +51,11 @@ fn wait(errno: Errno) -> ProbeError {
 fn probe_entry(proof: SingleThreaded, _id: u32, io: ChildIo) -> ! {
     let mut config = RootfsConfig::new("tinyo-probe");
     config.devices = DeviceMode::BindHost;
-    let spec = Spec::new("tinyo-probe", NetMode::Loopback, tinyo_rootfs::plan(&config, &real::host_facts()));
+    let spec = Spec::new(
+        "tinyo-probe",
+        NetMode::Loopback,
+        tinyo_rootfs::plan(&config, &real::host_facts()),
+    );
     crate::init::run(proof, &spec, io, &|| Ok(()))
 }
 
@@ -60,10 +64,21 @@ fn probe_entry(proof: SingleThreaded, _id: u32, io: ChildIo) -> ! {
 /// single-threaded. Returns how long it took.
 pub fn probe(proof: &SingleThreaded) -> Result<Duration, ProbeError> {
     let start = Instant::now();
-    let ns = Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
+    let ns =
+        Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
     let (report_r, report_w) = real::pipe().map_err(wait)?;
     let devnull = real::open_devnull().map_err(wait)?;
-    let container = spawn_direct(proof, probe_entry, 0, ns, None, devnull.as_fd(), devnull.as_fd(), report_w.as_fd()).map_err(ProbeError::Spawn)?;
+    let container = spawn_direct(
+        proof,
+        probe_entry,
+        0,
+        ns,
+        None,
+        devnull.as_fd(),
+        devnull.as_fd(),
+        report_w.as_fd(),
+    )
+    .map_err(ProbeError::Spawn)?;
     drop(report_w);
     let mut report = Vec::new();
     let mut buf = [0u8; 4096];

@@ -42,7 +42,11 @@ impl IdMaps {
                 deny_setgroups: false,
             }
         } else {
-            Self { uid_map: format!("0 {euid} 1\n"), gid_map: format!("0 {egid} 1\n"), deny_setgroups: true }
+            Self {
+                uid_map: format!("0 {euid} 1\n"),
+                gid_map: format!("0 {egid} 1\n"),
+                deny_setgroups: true,
+            }
         }
     }
 }
@@ -56,12 +60,19 @@ mod tests {
         let m = IdMaps::for_caller(0, 0, true);
         assert_eq!(m.uid_map, "0 1000000000 65536\n");
         assert!(!m.deny_setgroups);
-        assert_eq!(IdMaps::for_caller(0, 0, false).uid_map, "0 0 1\n", "root of a nested user namespace maps itself");
+        assert_eq!(
+            IdMaps::for_caller(0, 0, false).uid_map,
+            "0 0 1\n",
+            "root of a nested user namespace maps itself"
+        );
     }
 
     #[test]
     fn a_user_maps_only_itself() {
         let m = IdMaps::for_caller(1000, 100, true);
-        assert_eq!((m.uid_map.as_str(), m.gid_map.as_str(), m.deny_setgroups), ("0 1000 1\n", "0 100 1\n", true));
+        assert_eq!(
+            (m.uid_map.as_str(), m.gid_map.as_str(), m.deny_setgroups),
+            ("0 1000 1\n", "0 100 1\n", true)
+        );
     }
 }

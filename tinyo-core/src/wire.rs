@@ -90,12 +90,14 @@ impl<'a> Reader<'a> {
     }
     /// A length-prefixed string (lossy UTF-8).
     pub fn string(&mut self) -> Option<String> {
-        self.bytes().map(|b| String::from_utf8_lossy(b).into_owned())
+        self.bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
     }
     /// A path.
     pub fn path(&mut self) -> Option<PathBuf> {
         use std::os::unix::ffi::OsStrExt;
-        self.bytes().map(|b| PathBuf::from(std::ffi::OsStr::from_bytes(b)))
+        self.bytes()
+            .map(|b| PathBuf::from(std::ffi::OsStr::from_bytes(b)))
     }
     /// Whether everything was read.
     pub fn is_empty(&self) -> bool {
@@ -109,7 +111,12 @@ mod tests {
 
     #[test]
     fn round_trip_and_truncation() {
-        let bytes = Writer::new().u8(7).i32(-3).str("héllo").path("/a/b".as_ref()).finish();
+        let bytes = Writer::new()
+            .u8(7)
+            .i32(-3)
+            .str("héllo")
+            .path("/a/b".as_ref())
+            .finish();
         let mut r = Reader::new(&bytes);
         assert_eq!(r.u8(), Some(7));
         assert_eq!(r.i32(), Some(-3));

@@ -17,9 +17,9 @@ use nix::unistd::Pid;
 use crate::init::{ChildIo, WarmIo};
 use crate::namespaces::Namespaces;
 use crate::outcome::Termination;
-use crate::userns::IdMaps;
 use crate::sys::real::{self, Forked, SingleThreaded};
 use crate::sys::{RealSys, Sys};
+use crate::userns::IdMaps;
 
 use crate::wire::{Reader, Writer};
 
@@ -126,35 +126,74 @@ impl Zygote {
     /// Fork the zygote. Must be called while the process has one thread (at the top of `main`).
     /// `prepare` runs first in the zygote (single-threaded), e.g. to stage bind sources in
     /// its own mount namespace, which every container then starts from.
-    pub fn start(entry: Entry, warm: Option<WarmEntry>, prepare: fn(&SingleThreaded)) -> Result<Self, ZygoteError> {
+    pub fn start(
+        entry: Entry,
+        warm: Option<WarmEntry>,
+        prepare: fn(&SingleThreaded),
+    ) -> Result<Self, ZygoteError> {
         let proof = SingleThreaded::check().ok_or(ZygoteError::Threaded)?;
         let harness = nix::unistd::getpid();
-        let (ours, theirs) = real::seqpacket_pair().map_err(|errno| ZygoteError::Sys { syscall: "socketpair", errno })?;
-        match real::fork(&proof).map_err(|errno| ZygoteError::Sys { syscall: "fork", errno })? {
+        let (ours, theirs) = real::seqpacket_pair().map_err(|errno| ZygoteError::Sys {
+            syscall: "socketpair",
+            errno,
+        })?;
+        match real::fork(&proof).map_err(|errno| ZygoteError::Sys {
+            syscall: "fork",
+            errno,
+        })? {
             Forked::Child(proof) => {
                 drop(ours);
                 serve(proof, theirs, harness, entry, warm, prepare)
             }
-            Forked::Parent(pid) => Ok(Self { sock: Mutex::new(Some(ours)), pid }),
+            Forked::Parent(pid) => Ok(Self {
+                sock: Mutex::new(Some(ours)),
+                pid,
+            }),
         }
     }
 
     /// Start a container running request `id` in `namespaces`, with these fds. `poolable`:
     /// the request's container is the one warm containers are made as (the zygote's
     /// `WarmEntry` set it up), so a warm one may serve it.
-    pub fn spawn(&self, id: u32, namespaces: Namespaces, poolable: bool, stdout: BorrowedFd<'_>, stderr: BorrowedFd<'_>, report: BorrowedFd<'_>) -> Result<Running, SpawnError> {
-        let request = Writer::new().u32(id).u32(namespaces.bits()).u8(u8::from(poolable)).finish();
-        let guard = self.sock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub fn spawn(
+        &self,
+        id: u32,
+        namespaces: Namespaces,
+        poolable: bool,
+        stdout: BorrowedFd<'_>,
+        stderr: BorrowedFd<'_>,
+        report: BorrowedFd<'_>,
+    ) -> Result<Running, SpawnError> {
+        let request = Writer::new()
+            .u32(id)
+            .u32(namespaces.bits())
+            .u8(u8::from(poolable))
+            .finish();
+        let guard = self
+            .sock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let sock = guard.as_ref().ok_or(SpawnError::ZygoteGone)?;
-        real::send_with_fds(sock.as_fd(), &request, &[stdout, stderr, report])
-            .map_err(|errno| SpawnError::Channel { syscall: "sendmsg", errno })?;
+        real::send_with_fds(sock.as_fd(), &request, &[stdout, stderr, report]).map_err(
+            |errno| SpawnError::Channel {
+                syscall: "sendmsg",
+                errno,
+            },
+        )?;
         let mut buf = [0u8; 16];
         let (n, mut fds) = real::recv_with_fds(sock.as_fd(), &mut buf)
-            .map_err(|errno| SpawnError::Channel { syscall: "recvmsg", errno })?
+            .map_err(|errno| SpawnError::Channel {
+                syscall: "recvmsg",
+                errno,
+            })?
             .ok_or(SpawnError::ZygoteGone)?;
         drop(guard);
         let mut r = Reader::new(&buf[..n]);
-        let (pid, errno, stage) = (r.i32().ok_or(SpawnError::BadReply)?, r.i32().ok_or(SpawnError::BadReply)?, r.u8().ok_or(SpawnError::BadReply)?);
+        let (pid, errno, stage) = (
+            r.i32().ok_or(SpawnError::BadReply)?,
+            r.i32().ok_or(SpawnError::BadReply)?,
+            r.u8().ok_or(SpawnError::BadReply)?,
+        );
         if errno != 0 {
             let errno = Errno::from_raw(errno);
             return Err(match stage {
@@ -163,27 +202,44 @@ impl Zygote {
             });
         }
         let pidfd = fds.pop().ok_or(SpawnError::BadReply)?;
-        Ok(Running { pid: Pid::from_raw(pid), pidfd, reaped: false })
+        Ok(Running {
+            pid: Pid::from_raw(pid),
+            pidfd,
+            reaped: false,
+        })
     }
 }
 
 impl Drop for Zygote {
     fn drop(&mut self) {
         // Closing our end makes the zygote read end-of-stream and exit; then reap it.
-        let sock = self.sock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let sock = self
+            .sock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         drop(sock);
         let _ = real::wait_pid(self.pid);
     }
 }
 
-fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, warm_entry: Option<WarmEntry>, prepare: fn(&SingleThreaded)) -> ! {
+fn serve(
+    proof: SingleThreaded,
+    sock: OwnedFd,
+    harness: Pid,
+    entry: Entry,
+    warm_entry: Option<WarmEntry>,
+    prepare: fn(&SingleThreaded),
+) -> ! {
     // Die with the harness; it may already be gone.
     if RealSys.set_pdeathsig(Signal::SIGKILL).is_err() || nix::unistd::getppid() != harness {
         real::exit_now(1);
     }
     // Hold nothing inherited but this zygote's socket: another zygote's socket held here
     // would keep that one from ever seeing its end of stream.
-    let Ok(sock) = real::keep_only(sock) else { real::exit_now(1) };
+    let Ok(sock) = real::keep_only(sock) else {
+        real::exit_now(1)
+    };
     let (euid, egid) = real::effective_ids();
     let maps = IdMaps::for_caller(euid, egid, real::in_init_userns());
     let (parent, devnull) = match (real::pidfd_open(harness), real::open_devnull()) {
@@ -195,10 +251,13 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, warm_
     };
     // Last: it may change what this process's paths mean.
     prepare(&proof);
-    let warm_ns = Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
+    let warm_ns =
+        Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
     // Containers made ahead: while the harness runs a test, the next ones set themselves up.
-    let make_warm = || warm_entry.and_then(|w| clone_warm(&proof, w, warm_ns, &devnull, &parent, &maps).ok());
-    let mut warm: std::collections::VecDeque<Warm> = std::collections::VecDeque::with_capacity(WARM_POOL);
+    let make_warm =
+        || warm_entry.and_then(|w| clone_warm(&proof, w, warm_ns, &devnull, &parent, &maps).ok());
+    let mut warm: std::collections::VecDeque<Warm> =
+        std::collections::VecDeque::with_capacity(WARM_POOL);
     let top_up = |pool: &mut std::collections::VecDeque<Warm>| {
         while pool.len() < WARM_POOL {
             match make_warm() {
@@ -221,15 +280,25 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, warm_
             }
         };
         let mut r = Reader::new(&buf[..n]);
-        let (Some(id), Some(ns), Some(poolable)) = (r.u32(), r.u32(), r.u8()) else { continue };
-        let Ok::<[OwnedFd; 3], _>(io) = fds.try_into() else { continue };
+        let (Some(id), Some(ns), Some(poolable)) = (r.u32(), r.u32(), r.u8()) else {
+            continue;
+        };
+        let Ok::<[OwnedFd; 3], _>(io) = fds.try_into() else {
+            continue;
+        };
         let namespaces = Namespaces::from_bits_truncate(ns);
         let mut reply = None;
         if poolable == 1 && namespaces == warm_ns {
             if let Some(w) = warm.pop_front() {
                 let assignment = Writer::new().u32(id).finish();
                 let [a, b, c] = &io;
-                if real::send_with_fds(w.ctl.as_fd(), &assignment, &[a.as_fd(), b.as_fd(), c.as_fd()]).is_ok() {
+                if real::send_with_fds(
+                    w.ctl.as_fd(),
+                    &assignment,
+                    &[a.as_fd(), b.as_fd(), c.as_fd()],
+                )
+                .is_ok()
+                {
                     reply = Some((w.pid.as_raw(), 0, 0, Some(w.pidfd)));
                 } else {
                     // It died waiting (it cannot have run anything): start cold instead.
@@ -242,7 +311,17 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, warm_
                 drop(io);
                 r
             }
-            None => match clone_container(&proof, entry, id, namespaces, io, &devnull, &parent, real::ParentOf::CallersParent, &maps) {
+            None => match clone_container(
+                &proof,
+                entry,
+                id,
+                namespaces,
+                io,
+                &devnull,
+                &parent,
+                real::ParentOf::CallersParent,
+                &maps,
+            ) {
                 Ok((pid, pidfd)) => (pid.as_raw(), 0, 0, Some(pidfd)),
                 Err((stage, errno)) => (0, errno as i32, stage, None),
             },
@@ -262,11 +341,39 @@ fn serve(proof: SingleThreaded, sock: OwnedFd, harness: Pid, entry: Entry, warm_
 }
 
 /// Clone a warm container: set up ahead, waiting for a test on its control socket.
-fn clone_warm(proof: &SingleThreaded, warm: WarmEntry, namespaces: Namespaces, devnull: &OwnedFd, parent: &OwnedFd, maps: &IdMaps) -> Result<Warm, (u8, Errno)> {
+fn clone_warm(
+    proof: &SingleThreaded,
+    warm: WarmEntry,
+    namespaces: Namespaces,
+    devnull: &OwnedFd,
+    parent: &OwnedFd,
+    maps: &IdMaps,
+) -> Result<Warm, (u8, Errno)> {
     let (ours, theirs) = real::seqpacket_pair().map_err(|e| (STAGE_CLONE, e))?;
-    let child = move |proof: SingleThreaded, stdin: OwnedFd, parent: OwnedFd| -> Cloned { warm(proof, WarmIo { ctl: theirs, stdin, parent }) };
-    let (pid, pidfd) = clone_with(proof, namespaces, devnull, parent, real::ParentOf::CallersParent, maps, child)?;
-    Ok(Warm { pid, pidfd, ctl: ours })
+    let child = move |proof: SingleThreaded, stdin: OwnedFd, parent: OwnedFd| -> Cloned {
+        warm(
+            proof,
+            WarmIo {
+                ctl: theirs,
+                stdin,
+                parent,
+            },
+        )
+    };
+    let (pid, pidfd) = clone_with(
+        proof,
+        namespaces,
+        devnull,
+        parent,
+        real::ParentOf::CallersParent,
+        maps,
+        child,
+    )?;
+    Ok(Warm {
+        pid,
+        pidfd,
+        ctl: ours,
+    })
 }
 
 /// The parent's result of a clone: PID 1's pid and pidfd, or the stage and errno that
@@ -290,7 +397,19 @@ fn clone_container(
     parent_of: real::ParentOf,
     maps: &IdMaps,
 ) -> Result<(Pid, OwnedFd), (u8, Errno)> {
-    let child = move |proof: SingleThreaded, stdin: OwnedFd, parent: OwnedFd| -> Cloned { entry(proof, id, ChildIo { stdin, stdout, stderr, report, parent }) };
+    let child = move |proof: SingleThreaded, stdin: OwnedFd, parent: OwnedFd| -> Cloned {
+        entry(
+            proof,
+            id,
+            ChildIo {
+                stdin,
+                stdout,
+                stderr,
+                report,
+                parent,
+            },
+        )
+    };
     clone_with(proof, namespaces, devnull, parent, parent_of, maps, child)
 }
 
@@ -306,13 +425,19 @@ fn clone_with(
     maps: &IdMaps,
     child: impl FnOnce(SingleThreaded, OwnedFd, OwnedFd) -> Cloned,
 ) -> Cloned {
-    let sync = if namespaces.contains(Namespaces::USER) { Some(real::pipe().map_err(|e| (STAGE_CLONE, e))?) } else { None };
+    let sync = if namespaces.contains(Namespaces::USER) {
+        Some(real::pipe().map_err(|e| (STAGE_CLONE, e))?)
+    } else {
+        None
+    };
     match real::clone_into(proof, namespaces, parent_of).map_err(|e| (STAGE_CLONE, e))? {
         Forked::Child(proof) => {
             if let Some((ready, go)) = sync {
                 drop(go);
                 let mut byte = [0u8];
-                if real::read(ready.as_fd(), &mut byte) != Ok(1) || real::become_container_root(maps.deny_setgroups).is_err() {
+                if real::read(ready.as_fd(), &mut byte) != Ok(1)
+                    || real::become_container_root(maps.deny_setgroups).is_err()
+                {
                     // The maps were not written or not usable: nothing here could work.
                     real::exit_now(1);
                 }
@@ -351,19 +476,37 @@ pub fn spawn_direct(
     report: BorrowedFd<'_>,
 ) -> Result<Running, SpawnError> {
     let sys = |syscall| move |errno| SpawnError::Channel { syscall, errno };
-    let fds = [real::dup(stdout).map_err(sys("dup"))?, real::dup(stderr).map_err(sys("dup"))?, real::dup(report).map_err(sys("dup"))?];
+    let fds = [
+        real::dup(stdout).map_err(sys("dup"))?,
+        real::dup(stderr).map_err(sys("dup"))?,
+        real::dup(report).map_err(sys("dup"))?,
+    ];
     let devnull = match stdin {
         Some(fd) => real::dup(fd).map_err(sys("dup"))?,
         None => real::open_devnull().map_err(sys("open(/dev/null)"))?,
     };
     let me = real::pidfd_open(nix::unistd::getpid()).map_err(sys("pidfd_open"))?;
     let (euid, egid) = real::effective_ids();
-    let (pid, pidfd) = clone_container(proof, entry, id, namespaces, fds, &devnull, &me, real::ParentOf::Caller, &IdMaps::for_caller(euid, egid, real::in_init_userns()))
-        .map_err(|(stage, errno)| match stage {
-            STAGE_ID_MAP => SpawnError::IdMap { errno },
-            _ => SpawnError::Clone { namespaces, errno },
-        })?;
-    Ok(Running { pid, pidfd, reaped: false })
+    let (pid, pidfd) = clone_container(
+        proof,
+        entry,
+        id,
+        namespaces,
+        fds,
+        &devnull,
+        &me,
+        real::ParentOf::Caller,
+        &IdMaps::for_caller(euid, egid, real::in_init_userns()),
+    )
+    .map_err(|(stage, errno)| match stage {
+        STAGE_ID_MAP => SpawnError::IdMap { errno },
+        _ => SpawnError::Clone { namespaces, errno },
+    })?;
+    Ok(Running {
+        pid,
+        pidfd,
+        reaped: false,
+    })
 }
 
 /// A pipe from a container and where its bytes go.
@@ -396,17 +539,34 @@ impl Running {
 
     /// Read `pipes` (each into its sink) until every one is at end of file and PID 1 has
     /// exited, killing the container at `timeout`. Returns whether it was killed.
-    pub fn drain(&self, timeout: std::time::Duration, pipes: &mut [Pipe<'_, '_>]) -> Result<bool, Errno> {
+    pub fn drain(
+        &self,
+        timeout: std::time::Duration,
+        pipes: &mut [Pipe<'_, '_>],
+    ) -> Result<bool, Errno> {
         let deadline = std::time::Instant::now() + timeout;
         let (mut timed_out, mut exited) = (false, false);
         let mut open = vec![true; pipes.len()];
         let mut buf = vec![0u8; 64 * 1024];
         while open.iter().any(|o| *o) || !exited {
-            let mut fds: Vec<BorrowedFd<'_>> = pipes.iter().zip(&open).filter(|(_, o)| **o).map(|((fd, _), _)| *fd).collect();
+            let mut fds: Vec<BorrowedFd<'_>> = pipes
+                .iter()
+                .zip(&open)
+                .filter(|(_, o)| **o)
+                .map(|((fd, _), _)| *fd)
+                .collect();
             if !exited {
                 fds.push(self.pidfd());
             }
-            let wait_ms = if exited || timed_out { None } else { Some(deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as u64) };
+            let wait_ms = if exited || timed_out {
+                None
+            } else {
+                Some(
+                    deadline
+                        .saturating_duration_since(std::time::Instant::now())
+                        .as_millis() as u64,
+                )
+            };
             let ready = real::poll_readable(&fds, wait_ms)?;
             if !ready.iter().any(|r| *r) {
                 // The deadline: SIGKILL to PID 1 takes its whole PID namespace with it.

@@ -33,7 +33,9 @@ impl CappedOutput {
     /// Whether the kept head or tail contains `needle`.
     pub fn contains(&self, needle: &str) -> bool {
         let (a, b) = self.tail.as_slices();
-        [self.head.as_slice(), &[a, b].concat()].iter().any(|part| String::from_utf8_lossy(part).contains(needle))
+        [self.head.as_slice(), &[a, b].concat()]
+            .iter()
+            .any(|part| String::from_utf8_lossy(part).contains(needle))
     }
 
     /// Nothing was captured.
@@ -46,7 +48,12 @@ impl fmt::Display for CappedOutput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&String::from_utf8_lossy(&self.head))?;
         if self.dropped > 0 {
-            write!(f, "\n[tinyo: {} bytes of output dropped here; the first and last {} MiB are kept]\n", self.dropped, KEEP >> 20)?;
+            write!(
+                f,
+                "\n[tinyo: {} bytes of output dropped here; the first and last {} MiB are kept]\n",
+                self.dropped,
+                KEEP >> 20
+            )?;
         }
         let (a, b) = self.tail.as_slices();
         f.write_str(&String::from_utf8_lossy(&[a, b].concat()))
@@ -69,6 +76,9 @@ mod tests {
         assert!(text.starts_with("start\n"));
         assert!(text.ends_with("end\n"));
         assert_eq!(o.dropped, (3 * KEEP + 10 - 2 * KEEP) as u64);
-        assert!(text.contains(&format!("[tinyo: {} bytes of output dropped here", o.dropped)));
+        assert!(text.contains(&format!(
+            "[tinyo: {} bytes of output dropped here",
+            o.dropped
+        )));
     }
 }

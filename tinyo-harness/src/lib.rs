@@ -124,8 +124,11 @@ fn become_user(user: User) -> Result<(), String> {
     let (uid, gid) = match user {
         User::Id(id) => (id, id),
         User::Name(name) => {
-            let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| format!("tinyo: user = \"{name}\": read /etc/passwd: {e}"))?;
-            passwd_lookup(&passwd, name).ok_or_else(|| format!("tinyo: user = \"{name}\": no such user in the container's /etc/passwd"))?
+            let passwd = std::fs::read_to_string("/etc/passwd")
+                .map_err(|e| format!("tinyo: user = \"{name}\": read /etc/passwd: {e}"))?;
+            passwd_lookup(&passwd, name).ok_or_else(|| {
+                format!("tinyo: user = \"{name}\": no such user in the container's /etc/passwd")
+            })?
         }
     };
     real::become_user(uid, gid).map_err(|(call, e)| {
@@ -219,18 +222,37 @@ impl Context {
         let crate_dir = crate_dir(compile_time_crate_dir);
         let mut bind_sources: Vec<BindSource> = Vec::new();
         // A rootfs image is a (read-only, directory) bind source too: staged the same way.
-        let images = TESTS.iter().filter_map(|r| r.rootfs).map(|dir| (dir, false, true));
-        for (src, writable, image) in TESTS.iter().flat_map(|r| r.binds.iter().map(|(s, _, w)| (*s, *w, false))).chain(images) {
+        let images = TESTS
+            .iter()
+            .filter_map(|r| r.rootfs)
+            .map(|dir| (dir, false, true));
+        for (src, writable, image) in TESTS
+            .iter()
+            .flat_map(|r| r.binds.iter().map(|(s, _, w)| (*s, *w, false)))
+            .chain(images)
+        {
             let path = resolve_source(crate_dir.as_deref(), src);
-            match bind_sources.iter_mut().find(|b| b.path == path && b.image == image) {
+            match bind_sources
+                .iter_mut()
+                .find(|b| b.path == path && b.image == image)
+            {
                 Some(b) => b.writable |= writable,
                 None => {
                     let is_dir = std::fs::metadata(&path).ok().map(|m| m.is_dir());
-                    bind_sources.push(BindSource { path, is_dir, writable, image });
+                    bind_sources.push(BindSource {
+                        path,
+                        is_dir,
+                        writable,
+                        image,
+                    });
                 }
             }
         }
-        Self { facts: real::host_facts(), crate_dir, bind_sources }
+        Self {
+            facts: real::host_facts(),
+            crate_dir,
+            bind_sources,
+        }
     }
 
     fn bind_source(&self, src: &str) -> Option<(usize, &BindSource)> {
@@ -243,7 +265,10 @@ impl Context {
 
     fn source(&self, src: &str, image: bool) -> Option<(usize, &BindSource)> {
         let path = resolve_source(self.crate_dir.as_deref(), src);
-        self.bind_sources.iter().enumerate().find(|(_, b)| b.path == path && b.image == image)
+        self.bind_sources
+            .iter()
+            .enumerate()
+            .find(|(_, b)| b.path == path && b.image == image)
     }
 
     /// Why this test's binds cannot be made, if they cannot: a missing source, a `rootfs`
@@ -252,14 +277,29 @@ impl Context {
         if let Some(dir) = record.rootfs {
             if let Some((_, source)) = self.image_source(dir) {
                 if source.is_dir != Some(true) {
-                    let what = if source.is_dir.is_none() { "does not exist" } else { "is not a directory" };
+                    let what = if source.is_dir.is_none() {
+                        "does not exist"
+                    } else {
+                        "is not a directory"
+                    };
                     return Err(format!("rootfs = \"{dir}\": `{}` {what}; give a directory (relative to the crate directory, or absolute) holding the root filesystem", source.path.display()));
                 }
             }
         }
         for (src, dst, _) in record.binds {
-            if let Some((_, BindSource { path, is_dir: None, .. })) = self.bind_source(src) {
-                let base = self.crate_dir.as_ref().map_or_else(String::new, |d| format!(" (relative sources are from the crate directory `{}`)", d.display()));
+            if let Some((
+                _,
+                BindSource {
+                    path, is_dir: None, ..
+                },
+            )) = self.bind_source(src)
+            {
+                let base = self.crate_dir.as_ref().map_or_else(String::new, |d| {
+                    format!(
+                        " (relative sources are from the crate directory `{}`)",
+                        d.display()
+                    )
+                });
                 return Err(format!("bind = \"{src}:{dst}\": the source `{}` does not exist; create it or fix the path{base}", path.display()));
             }
         }
@@ -291,53 +331,100 @@ static STAGED: OnceLock<()> = OnceLock::new();
 pub(crate) fn stage_crate_dir(proof: &SingleThreaded) {
     // Only real root: root of a nested user namespace (a rootless CI container) finds the
     // host's mounts locked and cannot bind parts of them; its containers bind directly.
-    if real::effective_ids().0 != 0 || !real::in_init_userns() || real::unshare(proof, tinyo_core::Namespaces::MOUNT).is_err() {
+    if real::effective_ids().0 != 0
+        || !real::in_init_userns()
+        || real::unshare(proof, tinyo_core::Namespaces::MOUNT).is_err()
+    {
         return;
     }
     // The handle must name the directory in *this* mount namespace (a bind from another
     // namespace is refused), and be taken before the staging tmpfs hides `/tmp`.
     let dir = CONTEXT.get().and_then(|c| c.crate_dir.as_ref());
     let handle = dir.and_then(|d| real::open_dir_path(d).ok());
-    let handle_path = handle.as_ref().map(|h| PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(h))));
-    let mut hostnames: Vec<&str> = TESTS.iter().map(|r| r.hostname.unwrap_or(DEFAULT_HOSTNAME)).collect();
+    let handle_path = handle.as_ref().map(|h| {
+        PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(h)
+        ))
+    });
+    let mut hostnames: Vec<&str> = TESTS
+        .iter()
+        .map(|r| r.hostname.unwrap_or(DEFAULT_HOSTNAME))
+        .collect();
     hostnames.sort_unstable();
     hostnames.dedup();
     let umask = real::RealSys.umask(nix::sys::stat::Mode::empty());
     let Some(context) = CONTEXT.get() else { return };
     // Staged sources are indexed like `bind_sources`; a missing one stays an empty directory.
     // Each is reached through a handle taken now, before the staging tmpfs hides `/tmp`.
-    let handles: Vec<Option<std::fs::File>> =
-        context.bind_sources.iter().map(|b| b.is_dir.and_then(|_| real::open_path(&b.path).ok().map(std::fs::File::from))).collect();
+    let handles: Vec<Option<std::fs::File>> = context
+        .bind_sources
+        .iter()
+        .map(|b| {
+            b.is_dir
+                .and_then(|_| real::open_path(&b.path).ok().map(std::fs::File::from))
+        })
+        .collect();
     let sources: Vec<tinyo_rootfs::StagedSource> = context
         .bind_sources
         .iter()
         .zip(&handles)
         .map(|(b, h)| tinyo_rootfs::StagedSource {
-            path: h.as_ref().map_or_else(|| b.path.clone(), |h| PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(h)))),
+            path: h.as_ref().map_or_else(
+                || b.path.clone(),
+                |h| {
+                    PathBuf::from(format!(
+                        "/proc/self/fd/{}",
+                        std::os::fd::AsRawFd::as_raw_fd(h)
+                    ))
+                },
+            ),
             is_dir: b.is_dir.unwrap_or(true),
             writable: b.writable,
             image: b.image,
         })
         .collect();
-    let sources_present: Vec<bool> = context.bind_sources.iter().map(|b| b.is_dir.is_some()).collect();
+    let sources_present: Vec<bool> = context
+        .bind_sources
+        .iter()
+        .map(|b| b.is_dir.is_some())
+        .collect();
     // Image roots are shown with the container's ids (an id-mapped mount), so that the host
     // root's files in them are the container root's.
     let userns = if sources.iter().any(|s| s.image) {
-        real::make_userns_fd(proof, &tinyo_core::userns::IdMaps::for_caller(0, 0, real::in_init_userns())).ok()
+        real::make_userns_fd(
+            proof,
+            &tinyo_core::userns::IdMaps::for_caller(0, 0, real::in_init_userns()),
+        )
+        .ok()
     } else {
         None
     };
-    let userns_path = userns.as_ref().map(|fd| PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd))));
-    let plan: Vec<tinyo_rootfs::Step> = tinyo_rootfs::staging_plan(handle_path.as_deref(), &hostnames, &context.facts, &sources, userns_path.as_deref())
-        .into_iter()
-        .filter(|step| match step {
-            // A missing source is not bound (its tests fail before any container is made).
-            tinyo_rootfs::Step::Bind { src, .. } | tinyo_rootfs::Step::BindIdmapped { src, .. } => {
-                !sources.iter().zip(&sources_present).any(|(s, present)| !present && &s.path == src)
-            }
-            _ => true,
-        })
-        .collect();
+    let userns_path = userns.as_ref().map(|fd| {
+        PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(fd)
+        ))
+    });
+    let plan: Vec<tinyo_rootfs::Step> = tinyo_rootfs::staging_plan(
+        handle_path.as_deref(),
+        &hostnames,
+        &context.facts,
+        &sources,
+        userns_path.as_deref(),
+    )
+    .into_iter()
+    .filter(|step| match step {
+        // A missing source is not bound (its tests fail before any container is made).
+        tinyo_rootfs::Step::Bind { src, .. } | tinyo_rootfs::Step::BindIdmapped { src, .. } => {
+            !sources
+                .iter()
+                .zip(&sources_present)
+                .any(|(s, present)| !present && &s.path == src)
+        }
+        _ => true,
+    })
+    .collect();
     let staged = tinyo_core::setup::apply(&real::RealSys, &plan);
     real::RealSys.umask(umask);
     match staged {
@@ -370,7 +457,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 fn crate_dir(compile_time: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(compile_time), PathBuf::from);
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(compile_time), PathBuf::from);
     (dir.is_absolute() && dir.is_dir()).then_some(dir)
 }
 
@@ -378,7 +466,11 @@ fn crate_dir(compile_time: &str) -> Option<PathBuf> {
 pub(crate) fn default_timeout() -> Result<Duration, String> {
     match std::env::var("TINYO_TIMEOUT") {
         Err(_) => Ok(DEFAULT_TIMEOUT),
-        Ok(text) => parse_duration(&text).ok_or_else(|| format!("TINYO_TIMEOUT=`{text}` is not a duration; use e.g. TINYO_TIMEOUT=250ms, 5s or 2m")),
+        Ok(text) => parse_duration(&text).ok_or_else(|| {
+            format!(
+                "TINYO_TIMEOUT=`{text}` is not a duration; use e.g. TINYO_TIMEOUT=250ms, 5s or 2m"
+            )
+        }),
     }
 }
 
@@ -401,7 +493,9 @@ fn take_tinyo_flags(args: Vec<std::ffi::OsString>) -> Result<TinyoFlags, String>
             }
         };
         if let Some(v) = value_of("--timeout")? {
-            timeout = Some(parse_duration(&v).ok_or_else(|| format!("--timeout `{v}` is not a duration; use e.g. 250ms, 5s or 2m"))?);
+            timeout = Some(parse_duration(&v).ok_or_else(|| {
+                format!("--timeout `{v}` is not a duration; use e.g. 250ms, 5s or 2m")
+            })?);
         } else if let Some(v) = value_of("--unavailable")? {
             unavailable = Some(v);
         } else {
@@ -440,7 +534,8 @@ static DIAGNOSIS: OnceLock<Diagnosis> = OnceLock::new();
 
 fn unavailable(failed_at: tinyo_core::diagnose::FailedAt) -> &'static Diagnosis {
     DIAGNOSIS.get_or_init(|| {
-        let d = tinyo_core::diagnose::diagnose(failed_at, &tinyo_core::diagnose::EnvFacts::gather());
+        let d =
+            tinyo_core::diagnose::diagnose(failed_at, &tinyo_core::diagnose::EnvFacts::gather());
         say(&format!("tinyo: {d}"));
         d
     })
@@ -451,21 +546,30 @@ fn unavailable(failed_at: tinyo_core::diagnose::FailedAt) -> &'static Diagnosis 
 pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
     CONTEXT.get_or_init(|| Context::probe(compile_time_crate_dir));
     // Before anything can start a thread: the zygote must be forked from a single thread.
-    let (timeout_flag, unavailable_flag, argv) = match take_tinyo_flags(std::env::args_os().collect()) {
-        Ok(split) => split,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        }
-    };
+    let (timeout_flag, unavailable_flag, argv) =
+        match take_tinyo_flags(std::env::args_os().collect()) {
+            Ok(split) => split,
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        };
     let args = Arguments::from_iter(argv);
     // Before anything can start a thread: zygotes must be forked from a single thread. One
     // per test thread (up to 4), so that making containers is not serialised in one of them.
-    let threads = args.test_threads.or_else(|| std::thread::available_parallelism().ok().map(usize::from)).unwrap_or(1).clamp(1, 4);
+    let threads = args
+        .test_threads
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .clamp(1, 4);
     // Warm containers only where some test can use one.
-    let warm = TESTS.iter().any(poolable).then_some(warm_entry as tinyo_core::zygote::WarmEntry);
-    let zygotes: Result<Vec<Zygote>, String> =
-        (0..if args.list { 1 } else { threads }).map(|_| Zygote::start(container_entry, warm, stage_crate_dir).map_err(|e| e.to_string())).collect();
+    let warm = TESTS
+        .iter()
+        .any(poolable)
+        .then_some(warm_entry as tinyo_core::zygote::WarmEntry);
+    let zygotes: Result<Vec<Zygote>, String> = (0..if args.list { 1 } else { threads })
+        .map(|_| Zygote::start(container_entry, warm, stage_crate_dir).map_err(|e| e.to_string()))
+        .collect();
     let next_zygote = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let default_timeout = match timeout_flag.map_or_else(default_timeout, Ok) {
         Ok(d) => d,
@@ -474,7 +578,10 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
             std::process::exit(2);
         }
     };
-    let skip_unavailable = match unavailable_flag.as_deref().map_or_else(skip_policy_from_env, parse_skip_policy) {
+    let skip_unavailable = match unavailable_flag
+        .as_deref()
+        .map_or_else(skip_policy_from_env, parse_skip_policy)
+    {
         Ok(skip) => skip,
         Err(e) => {
             eprintln!("error: {e}");
@@ -532,10 +639,17 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
     let fds_before = debug_fds.then(open_fds);
     let conclusion = libtest_mimic::run(&args, trials);
     if let Some(before) = fds_before {
-        eprintln!("tinyo-debug: harness fds before the run: {before:?}, after: {:?}", open_fds());
+        eprintln!(
+            "tinyo-debug: harness fds before the run: {before:?}, after: {:?}",
+            open_fds()
+        );
     }
     drop(zygotes);
-    print_successes(&passed_output.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    print_successes(
+        &passed_output
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
     let skipped = SKIPPED.load(std::sync::atomic::Ordering::Relaxed);
     if let (true, Some(d)) = (skipped > 0, DIAGNOSIS.get()) {
         let mut out = std::io::stdout().lock();
@@ -554,7 +668,10 @@ fn say(line: &str) {
 /// The fds open in this process, sorted.
 fn open_fds() -> Vec<i32> {
     let mut fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     fds.sort_unstable();
     // The last one is the directory being read.
@@ -584,7 +701,12 @@ pub(crate) fn container_entry(proof: SingleThreaded, id: u32, io: ChildIo) -> ! 
     let (Some(record), Some(context)) = (TESTS.get(id as usize), CONTEXT.get()) else {
         real::exit_now(70);
     };
-    let mut spec = spec_for(context, record.hostname.unwrap_or(DEFAULT_HOSTNAME), record.net, Some(record));
+    let mut spec = spec_for(
+        context,
+        record.hostname.unwrap_or(DEFAULT_HOSTNAME),
+        record.net,
+        Some(record),
+    );
     spec.limits = Limits::new(record.memory, record.pids);
     tinyo_core::init::run(proof, &spec, io, &body_of(record))
 }
@@ -604,7 +726,9 @@ pub(crate) fn poolable(record: &TestRecord) -> bool {
 
 /// PID 1 of a warm container: set up as for a [`poolable`] test, then run the one assigned.
 fn warm_entry(proof: SingleThreaded, io: tinyo_core::init::WarmIo) -> ! {
-    let Some(context) = CONTEXT.get() else { real::exit_now(70) };
+    let Some(context) = CONTEXT.get() else {
+        real::exit_now(70)
+    };
     let spec = spec_for(context, DEFAULT_HOSTNAME, NetMode::Loopback, None);
     tinyo_core::init::run_warm(proof, &spec, io, &|id| {
         let record = TESTS.get(id as usize)?;
@@ -630,16 +754,39 @@ fn spec_for(context: &Context, hostname: &str, net: NetMode, record: Option<&Tes
     }
     if let Some(record) = record {
         for (src, dst, writable) in record.binds {
-            let Some((index, source)) = context.bind_source(src) else { continue };
-            let src = if STAGED.get().is_some() { tinyo_rootfs::staged_bind(index) } else { source.path.clone() };
-            config.binds.push(BindSpec { src, dst: PathBuf::from(dst), writable: *writable, is_dir: source.is_dir.unwrap_or(true) });
+            let Some((index, source)) = context.bind_source(src) else {
+                continue;
+            };
+            let src = if STAGED.get().is_some() {
+                tinyo_rootfs::staged_bind(index)
+            } else {
+                source.path.clone()
+            };
+            config.binds.push(BindSpec {
+                src,
+                dst: PathBuf::from(dst),
+                writable: *writable,
+                is_dir: source.is_dir.unwrap_or(true),
+            });
         }
         config.tmpfs = record.tmpfs.iter().map(PathBuf::from).collect();
-        config.files = record.files.iter().map(|(path, contents, mode)| FileSpec { path: PathBuf::from(path), contents: contents.as_bytes().to_vec(), mode: *mode }).collect();
+        config.files = record
+            .files
+            .iter()
+            .map(|(path, contents, mode)| FileSpec {
+                path: PathBuf::from(path),
+                contents: contents.as_bytes().to_vec(),
+                mode: *mode,
+            })
+            .collect();
         config.workdir = record.workdir.map(PathBuf::from);
         config.readonly_root = record.readonly_root;
         if let Some((index, source)) = record.rootfs.and_then(|dir| context.image_source(dir)) {
-            config.image = Some(if STAGED.get().is_some() { tinyo_rootfs::staged_bind(index) } else { source.path.clone() });
+            config.image = Some(if STAGED.get().is_some() {
+                tinyo_rootfs::staged_bind(index)
+            } else {
+                source.path.clone()
+            });
         }
     }
     Spec::new(hostname, net, tinyo_rootfs::plan(&config, &context.facts))
@@ -674,8 +821,23 @@ mod tests {
     #[test]
     fn tinyo_flags_are_taken_out() {
         let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
-        let (t, u, rest) = take_tinyo_flags(args(&["bin", "--timeout", "2s", "--exact", "x", "--unavailable=skip"])).unwrap();
-        assert_eq!((t, u, rest), (Some(Duration::from_secs(2)), Some("skip".into()), args(&["bin", "--exact", "x"])));
+        let (t, u, rest) = take_tinyo_flags(args(&[
+            "bin",
+            "--timeout",
+            "2s",
+            "--exact",
+            "x",
+            "--unavailable=skip",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (t, u, rest),
+            (
+                Some(Duration::from_secs(2)),
+                Some("skip".into()),
+                args(&["bin", "--exact", "x"])
+            )
+        );
         let (t, _, _) = take_tinyo_flags(args(&["bin", "--timeout=250ms"])).unwrap();
         assert_eq!(t, Some(Duration::from_millis(250)));
         assert!(take_tinyo_flags(args(&["bin", "--timeout", "soon"])).is_err());
@@ -724,6 +886,9 @@ mod tests {
     #[test]
     fn result_bodies() {
         assert_eq!(().into_test_result(), Ok(()));
-        assert_eq!(Err::<(), _>("bad").into_test_result(), Err("\"bad\"".into()));
+        assert_eq!(
+            Err::<(), _>("bad").into_test_result(),
+            Err("\"bad\"".into())
+        );
     }
 }

@@ -32,7 +32,9 @@ pub fn stock_init() {
     if DONE.swap(true, std::sync::atomic::Ordering::SeqCst) {
         return;
     }
-    let Some(marker) = std::env::var_os(MARKER) else { return };
+    let Some(marker) = std::env::var_os(MARKER) else {
+        return;
+    };
     // The test's body must not see the marker (it could re-run itself).
     std::env::remove_var(MARKER);
     let code = match rerun(&marker.to_string_lossy()) {
@@ -50,7 +52,9 @@ fn report(message: &str) -> i32 {
 }
 
 fn rerun(marker: &str) -> Result<Outcome, String> {
-    let (parent, name) = marker.split_once(':').ok_or_else(|| format!("tinyo: malformed {MARKER}=`{marker}`"))?;
+    let (parent, name) = marker
+        .split_once(':')
+        .ok_or_else(|| format!("tinyo: malformed {MARKER}=`{marker}`"))?;
     // Die with the libtest thread that started us.
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     if nix::unistd::getppid().as_raw().to_string() != parent {
@@ -63,16 +67,25 @@ fn rerun(marker: &str) -> Result<Outcome, String> {
         .ok_or_else(|| format!("tinyo: this binary has no isolated test named `{name}`"))?;
     let proof = SingleThreaded::check()
         .ok_or("tinyo: the re-run process has several threads before main; something in the binary spawns threads from a constructor")?;
-    CONTEXT.get_or_init(|| Context::probe(record.manifest_dir)).check_binds(record)?;
+    CONTEXT
+        .get_or_init(|| Context::probe(record.manifest_dir))
+        .check_binds(record)?;
     crate::stage_crate_dir(&proof);
-    let timeout = record.timeout_ms.map_or(default_timeout()?, Duration::from_millis);
+    let timeout = record
+        .timeout_ms
+        .map_or(default_timeout()?, Duration::from_millis);
     let result = execute(&Launcher::Direct(&proof), id, record, timeout, true);
     if let Some(failed_at) = crate::run::environment_failure(&result) {
-        let diagnosis = tinyo_core::diagnose::diagnose(failed_at, &tinyo_core::diagnose::EnvFacts::gather());
+        let diagnosis =
+            tinyo_core::diagnose::diagnose(failed_at, &tinyo_core::diagnose::EnvFacts::gather());
         return Err(format!(
             "{}\n{diagnosis}{}",
             result.err().map_or_else(String::new, |e| e.to_string()),
-            if crate::skip_unavailable() { "\n(TINYO_UNAVAILABLE=skip has no effect under the stock harness: libtest cannot mark a test ignored while it runs, and a skipped test must never pass; use harness = false)" } else { "" }
+            if crate::skip_unavailable() {
+                "\n(TINYO_UNAVAILABLE=skip has no effect under the stock harness: libtest cannot mark a test ignored while it runs, and a skipped test must never pass; use harness = false)"
+            } else {
+                ""
+            }
         ));
     }
     let (outcome, _) = result.map_err(|e| e.to_string())?;
@@ -115,7 +128,11 @@ pub fn run_stock(record: &'static TestRecord) {
         (code, None) => {
             let how = match code {
                 Some(c) => Termination::Exited(c),
-                None => Termination::Signaled { signal: std::os::unix::process::ExitStatusExt::signal(&output.status).unwrap_or(0), core_dumped: false },
+                None => Termination::Signaled {
+                    signal: std::os::unix::process::ExitStatusExt::signal(&output.status)
+                        .unwrap_or(0),
+                    core_dumped: false,
+                },
             };
             panic!("tinyo: the re-run of the test binary for `{name}` {how} without reporting a result")
         }

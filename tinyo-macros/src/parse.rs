@@ -73,7 +73,10 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
     let mut func: ItemFn = match syn::parse2(item) {
         Ok(f) => f,
         Err(e) => {
-            errors.push(err(e.span(), "#[isolated] goes on a test function: `fn name() { … }`"));
+            errors.push(err(
+                e.span(),
+                "#[isolated] goes on a test function: `fn name() { … }`",
+            ));
             return Err(errors);
         }
     };
@@ -97,25 +100,58 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
     };
 
     match Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse2(attr) {
-        Err(e) => errors.push(err(e.span(), format!("expected `key = \"value\"` pairs; valid keys: {KEYS}"))),
+        Err(e) => errors.push(err(
+            e.span(),
+            format!("expected `key = \"value\"` pairs; valid keys: {KEYS}"),
+        )),
         Ok(pairs) => {
             let mut seen: Vec<String> = Vec::new();
             for pair in pairs {
-                let key = pair.path.get_ident().map(ToString::to_string).unwrap_or_default();
-                let known = matches!(key.as_str(), "hostname" | "timeout" | "net" | "env" | "memory" | "pids" | "user" | "bind" | "tmpfs" | "file" | "workdir" | "readonly_root" | "rootfs");
+                let key = pair
+                    .path
+                    .get_ident()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                let known = matches!(
+                    key.as_str(),
+                    "hostname"
+                        | "timeout"
+                        | "net"
+                        | "env"
+                        | "memory"
+                        | "pids"
+                        | "user"
+                        | "bind"
+                        | "tmpfs"
+                        | "file"
+                        | "workdir"
+                        | "readonly_root"
+                        | "rootfs"
+                );
                 if !known {
-                    errors.push(err(pair.path.span(), format!("unknown key `{}` in #[isolated]; valid keys: {KEYS}", path_text(&pair.path))));
+                    errors.push(err(
+                        pair.path.span(),
+                        format!(
+                            "unknown key `{}` in #[isolated]; valid keys: {KEYS}",
+                            path_text(&pair.path)
+                        ),
+                    ));
                     continue;
                 }
-                if !matches!(key.as_str(), "env" | "bind" | "tmpfs" | "file") && seen.contains(&key) {
+                if !matches!(key.as_str(), "env" | "bind" | "tmpfs" | "file") && seen.contains(&key)
+                {
                     errors.push(err(pair.path.span(), format!("`{key}` is given twice")));
                     continue;
                 }
                 seen.push(key.clone());
                 if key == "readonly_root" {
                     match &pair.value {
-                        Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => test.readonly_root = b.value,
-                        other => errors.push(err(other.span(), "`readonly_root` takes true or false")),
+                        Expr::Lit(ExprLit {
+                            lit: Lit::Bool(b), ..
+                        }) => test.readonly_root = b.value,
+                        other => {
+                            errors.push(err(other.span(), "`readonly_root` takes true or false"))
+                        }
                     }
                     continue;
                 }
@@ -128,34 +164,61 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
                 }
                 if key == "user" {
                     match &pair.value {
-                        Expr::Lit(ExprLit { lit: Lit::Int(n), .. }) => match n.base10_parse::<u32>() {
+                        Expr::Lit(ExprLit {
+                            lit: Lit::Int(n), ..
+                        }) => match n.base10_parse::<u32>() {
                             Ok(v) if v < 65_536 => test.user = Some(User::Id(v)),
-                            _ => errors.push(err(n.span(), "`user` ids go from 0 to 65535 (the ids a container maps)")),
+                            _ => errors.push(err(
+                                n.span(),
+                                "`user` ids go from 0 to 65535 (the ids a container maps)",
+                            )),
                         },
-                        Expr::Lit(ExprLit { lit: Lit::Str(name), .. }) => {
+                        Expr::Lit(ExprLit {
+                            lit: Lit::Str(name),
+                            ..
+                        }) => {
                             let v = name.value();
-                            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
+                            if v.is_empty()
+                                || !v.bytes().all(|b| {
+                                    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+                                })
+                            {
                                 errors.push(err(name.span(), format!("invalid user name `{v}`")));
                             } else {
                                 test.user = Some(User::Name(v));
                             }
                         }
-                        other => errors.push(err(other.span(), "`user` takes a user name or id, e.g. user = \"nobody\" or user = 1000")),
+                        other => errors.push(err(
+                            other.span(),
+                            "`user` takes a user name or id, e.g. user = \"nobody\" or user = 1000",
+                        )),
                     }
                     continue;
                 }
                 if key == "pids" {
                     match &pair.value {
-                        Expr::Lit(ExprLit { lit: Lit::Int(n), .. }) => match n.base10_parse::<u64>() {
+                        Expr::Lit(ExprLit {
+                            lit: Lit::Int(n), ..
+                        }) => match n.base10_parse::<u64>() {
                             Ok(v) if v >= 2 => test.pids = Some(v),
-                            _ => errors.push(err(n.span(), "`pids` must be at least 2 (the container's init and the test)")),
+                            _ => errors.push(err(
+                                n.span(),
+                                "`pids` must be at least 2 (the container's init and the test)",
+                            )),
                         },
-                        other => errors.push(err(other.span(), "`pids` takes an integer, e.g. pids = 64")),
+                        other => errors
+                            .push(err(other.span(), "`pids` takes an integer, e.g. pids = 64")),
                     }
                     continue;
                 }
                 let Some(value) = string_value(&pair.value) else {
-                    errors.push(err(pair.value.span(), format!("`{key}` takes a string literal, e.g. {key} = \"{}\"", example(&key))));
+                    errors.push(err(
+                        pair.value.span(),
+                        format!(
+                            "`{key}` takes a string literal, e.g. {key} = \"{}\"",
+                            example(&key)
+                        ),
+                    ));
                     continue;
                 };
                 let text = value.value();
@@ -205,10 +268,16 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
 
     let sig = &func.sig;
     if !sig.inputs.is_empty() {
-        errors.push(err(sig.inputs.span(), "an isolated test takes no arguments"));
+        errors.push(err(
+            sig.inputs.span(),
+            "an isolated test takes no arguments",
+        ));
     }
     if !sig.generics.params.is_empty() {
-        errors.push(err(sig.generics.span(), "an isolated test cannot be generic"));
+        errors.push(err(
+            sig.generics.span(),
+            "an isolated test cannot be generic",
+        ));
     }
 
     // `#[ignore]` and `#[should_panic]` keep their meaning; tinyo applies them, so they are
@@ -222,7 +291,10 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
                     Some(reason) => test.ignore = Some(Some(reason.value())),
                     None => errors.push(err(nv.value.span(), "expected #[ignore = \"reason\"]")),
                 },
-                Meta::List(l) => errors.push(err(l.span(), "expected #[ignore] or #[ignore = \"reason\"]")),
+                Meta::List(l) => errors.push(err(
+                    l.span(),
+                    "expected #[ignore] or #[ignore = \"reason\"]",
+                )),
             }
         } else if attr.path().is_ident("should_panic") {
             match parse_should_panic(&attr.meta) {
@@ -230,13 +302,20 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
                 Err(e) => errors.push(e),
             }
         } else if attr.path().is_ident("test") {
-            errors.push(err(attr.span(), "remove #[test]: #[isolated] already makes this a test"));
+            errors.push(err(
+                attr.span(),
+                "remove #[test]: #[isolated] already makes this a test",
+            ));
         } else {
             kept.push(attr);
         }
     }
-    if test.should_panic != ShouldPanic::No && !matches!(func.sig.output, syn::ReturnType::Default) {
-        errors.push(err(func.sig.output.span(), "functions using #[should_panic] must return `()`"));
+    if test.should_panic != ShouldPanic::No && !matches!(func.sig.output, syn::ReturnType::Default)
+    {
+        errors.push(err(
+            func.sig.output.span(),
+            "functions using #[should_panic] must return `()`",
+        ));
     }
     func.attrs = kept;
     test.func = func;
@@ -249,10 +328,13 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> Result<Test, Vec<sy
 }
 
 fn parse_should_panic(meta: &Meta) -> Result<ShouldPanic, syn::Error> {
-    const USAGE: &str = "expected #[should_panic] or #[should_panic(expected = \"substring of the message\")]";
+    const USAGE: &str =
+        "expected #[should_panic] or #[should_panic(expected = \"substring of the message\")]";
     match meta {
         Meta::Path(_) => Ok(ShouldPanic::Yes),
-        Meta::NameValue(nv) => string_value(&nv.value).map(|s| ShouldPanic::Expected(s.value())).ok_or_else(|| err(nv.value.span(), USAGE)),
+        Meta::NameValue(nv) => string_value(&nv.value)
+            .map(|s| ShouldPanic::Expected(s.value()))
+            .ok_or_else(|| err(nv.value.span(), USAGE)),
         Meta::List(list) => {
             let nv: MetaNameValue = list.parse_args().map_err(|e| err(e.span(), USAGE))?;
             match (nv.path.is_ident("expected"), string_value(&nv.value)) {
@@ -278,12 +360,18 @@ fn example(key: &str) -> &'static str {
 }
 
 fn path_text(path: &syn::Path) -> String {
-    path.segments.iter().map(|s| s.ident.to_string()).collect::<Vec<_>>().join("::")
+    path.segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
 }
 
 fn string_value(expr: &Expr) -> Option<LitStr> {
     match expr {
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.clone()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s.clone()),
         _ => None,
     }
 }
@@ -291,7 +379,12 @@ fn string_value(expr: &Expr) -> Option<LitStr> {
 /// An RFC 1123 label: 1–63 of `[A-Za-z0-9-]`, not starting or ending with `-`.
 pub(crate) fn check_hostname(name: &str) -> Result<(), String> {
     let ok_chars = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if name.is_empty() || name.len() > 63 || !ok_chars || name.starts_with('-') || name.ends_with('-') {
+    if name.is_empty()
+        || name.len() > 63
+        || !ok_chars
+        || name.starts_with('-')
+        || name.ends_with('-')
+    {
         return Err(format!(
             "invalid hostname `{name}`: use 1 to 63 letters, digits and inner hyphens (an RFC 1123 label), e.g. \"db-1\""
         ));
@@ -325,12 +418,21 @@ pub(crate) fn parse_bind(text: &str) -> Result<(String, String, bool), String> {
 
 /// `("/path", "contents")` or `("/path", "contents", 0o600)`.
 fn parse_file(expr: &Expr) -> Result<(String, String, u32), syn::Error> {
-    const USAGE: &str = "`file` takes (\"/path\", \"contents\") or (\"/path\", \"contents\", 0o600)";
-    let Expr::Tuple(tuple) = expr else { return Err(err(expr.span(), USAGE)) };
+    const USAGE: &str =
+        "`file` takes (\"/path\", \"contents\") or (\"/path\", \"contents\", 0o600)";
+    let Expr::Tuple(tuple) = expr else {
+        return Err(err(expr.span(), USAGE));
+    };
     let items: Vec<&Expr> = tuple.elems.iter().collect();
     let (path, contents, mode) = match items.as_slice() {
         [p, c] => (string_value(p), string_value(c), Some(0o644)),
-        [p, c, Expr::Lit(ExprLit { lit: Lit::Int(m), .. })] => (string_value(p), string_value(c), m.base10_parse::<u32>().ok().filter(|m| *m <= 0o7777)),
+        [p, c, Expr::Lit(ExprLit {
+            lit: Lit::Int(m), ..
+        })] => (
+            string_value(p),
+            string_value(c),
+            m.base10_parse::<u32>().ok().filter(|m| *m <= 0o7777),
+        ),
         _ => return Err(err(expr.span(), USAGE)),
     };
     match (path, contents, mode) {
@@ -345,14 +447,20 @@ fn parse_file(expr: &Expr) -> Result<(String, String, u32), syn::Error> {
 /// `"KEY=VALUE"` with a non-empty key of no `=` or NUL.
 pub(crate) fn parse_env(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((k, v)) if !k.is_empty() && !k.contains('\0') && !v.contains('\0') => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(format!("invalid env `{text}`: use \"KEY=VALUE\" with a non-empty KEY")),
+        Some((k, v)) if !k.is_empty() && !k.contains('\0') && !v.contains('\0') => {
+            Ok((k.to_owned(), v.to_owned()))
+        }
+        _ => Err(format!(
+            "invalid env `{text}`: use \"KEY=VALUE\" with a non-empty KEY"
+        )),
     }
 }
 
 /// `"512K"`, `"256M"`, `"2G"` (or a plain number of bytes) → bytes; at least 1 MiB.
 pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
-    let bad = || format!("invalid memory size `{text}`: use a whole number with K, M or G, e.g. \"256M\"");
+    let bad = || {
+        format!("invalid memory size `{text}`: use a whole number with K, M or G, e.g. \"256M\"")
+    };
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
     let (num, unit) = text.split_at(digits);
     let n: u64 = num.parse().map_err(|_| bad())?;
@@ -363,16 +471,23 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         "G" | "g" => 30,
         _ => return Err(bad()),
     };
-    let bytes = n.checked_shl(shift).filter(|b| b >> shift == n).ok_or_else(bad)?;
+    let bytes = n
+        .checked_shl(shift)
+        .filter(|b| b >> shift == n)
+        .ok_or_else(bad)?;
     if bytes < 1 << 20 {
-        return Err(format!("invalid memory size `{text}`: a test needs at least 1M"));
+        return Err(format!(
+            "invalid memory size `{text}`: a test needs at least 1M"
+        ));
     }
     Ok(bytes)
 }
 
 /// `"250ms"`, `"5s"`, `"2m"` → milliseconds; zero is refused.
 pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
-    let bad = || format!("invalid timeout `{text}`: use a whole number with a unit, e.g. \"250ms\", \"5s\", \"2m\"");
+    let bad = || {
+        format!("invalid timeout `{text}`: use a whole number with a unit, e.g. \"250ms\", \"5s\", \"2m\"")
+    };
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
     let (num, unit) = text.split_at(digits);
     let n: u64 = num.parse().map_err(|_| bad())?;
@@ -384,7 +499,9 @@ pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
     }
     .ok_or_else(bad)?;
     if ms == 0 {
-        return Err(format!("invalid timeout `{text}`: it must be longer than zero"));
+        return Err(format!(
+            "invalid timeout `{text}`: it must be longer than zero"
+        ));
     }
     Ok(ms)
 }
@@ -396,32 +513,73 @@ mod tests {
     use super::*;
 
     fn errors(attr: TokenStream) -> Vec<String> {
-        parse(attr, quote!(fn t() {})).err().unwrap_or_default().iter().map(ToString::to_string).collect()
+        parse(
+            attr,
+            quote!(
+                fn t() {}
+            ),
+        )
+        .err()
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
     }
 
     #[test]
     fn all_keys_parse() {
         let t = parse(
-            quote!(hostname = "db-1", timeout = "2s", net = "none", env = "A=1", env = "B=x=y"),
-            quote!(#[ignore = "slow"] #[doc = "x"] #[should_panic(expected = "boom")] fn t() {}),
+            quote!(
+                hostname = "db-1",
+                timeout = "2s",
+                net = "none",
+                env = "A=1",
+                env = "B=x=y"
+            ),
+            quote!(
+                #[ignore = "slow"]
+                #[doc = "x"]
+                #[should_panic(expected = "boom")]
+                fn t() {}
+            ),
         )
         .unwrap();
         assert_eq!(t.hostname.as_deref(), Some("db-1"));
         assert_eq!(t.timeout_ms, Some(2000));
         assert_eq!(t.net, Net::None);
-        assert_eq!(t.env, vec![("A".into(), "1".into()), ("B".into(), "x=y".into())]);
+        assert_eq!(
+            t.env,
+            vec![("A".into(), "1".into()), ("B".into(), "x=y".into())]
+        );
         assert_eq!(t.ignore, Some(Some("slow".into())));
         assert_eq!(t.should_panic, ShouldPanic::Expected("boom".into()));
-        assert_eq!(t.func.attrs.len(), 1, "the doc comment stays, #[ignore] and #[should_panic] go");
+        assert_eq!(
+            t.func.attrs.len(),
+            1,
+            "the doc comment stays, #[ignore] and #[should_panic] go"
+        );
     }
 
     #[test]
     fn should_panic_forms() {
-        let sp = |attrs: TokenStream| parse(quote!(), quote!(#attrs fn t() {})).map(|t| t.should_panic);
+        let sp =
+            |attrs: TokenStream| parse(quote!(), quote!(#attrs fn t() {})).map(|t| t.should_panic);
         assert_eq!(sp(quote!(#[should_panic])).unwrap(), ShouldPanic::Yes);
-        assert_eq!(sp(quote!(#[should_panic = "m"])).unwrap(), ShouldPanic::Expected("m".into()));
+        assert_eq!(
+            sp(quote!(#[should_panic = "m"])).unwrap(),
+            ShouldPanic::Expected("m".into())
+        );
         assert!(sp(quote!(#[should_panic(wrong = "m")])).is_err());
-        assert!(parse(quote!(), quote!(#[should_panic] fn t() -> Result<(), ()> { Ok(()) })).is_err());
+        assert!(parse(
+            quote!(),
+            quote!(
+                #[should_panic]
+                fn t() -> Result<(), ()> {
+                    Ok(())
+                }
+            )
+        )
+        .is_err());
     }
 
     #[test]
@@ -431,7 +589,13 @@ mod tests {
 
     #[test]
     fn every_error_is_collected() {
-        let e = errors(quote!(hostname = "-bad", timeout = "5 s", net = "wifi", timeout = "1s", env = "=x"));
+        let e = errors(quote!(
+            hostname = "-bad",
+            timeout = "5 s",
+            net = "wifi",
+            timeout = "1s",
+            env = "=x"
+        ));
         assert_eq!(e.len(), 5, "{e:?}");
         assert!(e[0].starts_with("invalid hostname `-bad`"));
         assert!(e[1].starts_with("invalid timeout `5 s`"));
@@ -442,20 +606,44 @@ mod tests {
 
     #[test]
     fn values_must_be_strings() {
-        assert_eq!(errors(quote!(timeout = 5)), vec!["`timeout` takes a string literal, e.g. timeout = \"5s\""]);
+        assert_eq!(
+            errors(quote!(timeout = 5)),
+            vec!["`timeout` takes a string literal, e.g. timeout = \"5s\""]
+        );
     }
 
     #[test]
     fn limits() {
-        let t = parse(quote!(memory = "256M", pids = 64), quote!(fn t() {})).unwrap();
+        let t = parse(
+            quote!(memory = "256M", pids = 64),
+            quote!(
+                fn t() {}
+            ),
+        )
+        .unwrap();
         assert_eq!((t.memory, t.pids), (Some(256 << 20), Some(64)));
         assert_eq!(parse_size("2G"), Ok(2 << 30));
         assert!(parse_size("12").is_err() && parse_size("1T").is_err());
-        assert_eq!(errors(quote!(pids = "64")), vec!["`pids` takes an integer, e.g. pids = 64"]);
+        assert_eq!(
+            errors(quote!(pids = "64")),
+            vec!["`pids` takes an integer, e.g. pids = 64"]
+        );
         assert_eq!(errors(quote!(pids = 1)).len(), 1);
-        let t = parse(quote!(user = "nobody"), quote!(fn t() {})).unwrap();
+        let t = parse(
+            quote!(user = "nobody"),
+            quote!(
+                fn t() {}
+            ),
+        )
+        .unwrap();
         assert_eq!(t.user, Some(User::Name("nobody".into())));
-        let t = parse(quote!(user = 1000), quote!(fn t() {})).unwrap();
+        let t = parse(
+            quote!(user = 1000),
+            quote!(
+                fn t() {}
+            ),
+        )
+        .unwrap();
         assert_eq!(t.user, Some(User::Id(1000)));
         assert_eq!(errors(quote!(user = 70000)).len(), 1);
     }
@@ -463,19 +651,47 @@ mod tests {
     #[test]
     fn filesystem_keys() {
         let t = parse(
-            quote!(bind = "fixtures:/srv", bind = "/var/out:/out:rw", tmpfs = "/var/cache", file = ("/etc/app.conf", "x = 1", 0o600), file = ("/a", "b"), workdir = "/srv", readonly_root = true),
-            quote!(fn t() {}),
+            quote!(
+                bind = "fixtures:/srv",
+                bind = "/var/out:/out:rw",
+                tmpfs = "/var/cache",
+                file = ("/etc/app.conf", "x = 1", 0o600),
+                file = ("/a", "b"),
+                workdir = "/srv",
+                readonly_root = true
+            ),
+            quote!(
+                fn t() {}
+            ),
         )
         .unwrap();
-        assert_eq!(t.binds, vec![("fixtures".into(), "/srv".into(), false), ("/var/out".into(), "/out".into(), true)]);
+        assert_eq!(
+            t.binds,
+            vec![
+                ("fixtures".into(), "/srv".into(), false),
+                ("/var/out".into(), "/out".into(), true)
+            ]
+        );
         assert_eq!(t.tmpfs, vec!["/var/cache".to_owned()]);
-        assert_eq!(t.files, vec![("/etc/app.conf".into(), "x = 1".into(), 0o600), ("/a".into(), "b".into(), 0o644)]);
-        assert_eq!((t.workdir.as_deref(), t.readonly_root), (Some("/srv"), true));
+        assert_eq!(
+            t.files,
+            vec![
+                ("/etc/app.conf".into(), "x = 1".into(), 0o600),
+                ("/a".into(), "b".into(), 0o644)
+            ]
+        );
+        assert_eq!(
+            (t.workdir.as_deref(), t.readonly_root),
+            (Some("/srv"), true)
+        );
         assert!(parse_bind("a:relative").is_err());
         assert!(parse_bind("a:/b:rx").is_err());
         assert!(parse_bind(":/b").is_err());
         assert_eq!(errors(quote!(tmpfs = "var")).len(), 1);
-        assert_eq!(errors(quote!(readonly_root = "yes")), vec!["`readonly_root` takes true or false"]);
+        assert_eq!(
+            errors(quote!(readonly_root = "yes")),
+            vec!["`readonly_root` takes true or false"]
+        );
         assert_eq!(errors(quote!(file = "/a")).len(), 1);
     }
 
@@ -499,9 +715,25 @@ mod tests {
 
     #[test]
     fn signature_errors() {
-        let e = parse(quote!(), quote!(fn t<T>(x: u8) {})).unwrap_err();
+        let e = parse(
+            quote!(),
+            quote!(
+                fn t<T>(x: u8) {}
+            ),
+        )
+        .unwrap_err();
         assert_eq!(e.len(), 2);
-        let e = parse(quote!(), quote!(#[test] fn t() {})).unwrap_err();
-        assert_eq!(e[0].to_string(), "remove #[test]: #[isolated] already makes this a test");
+        let e = parse(
+            quote!(),
+            quote!(
+                #[test]
+                fn t() {}
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "remove #[test]: #[isolated] already makes this a test"
+        );
     }
 }

@@ -31,8 +31,16 @@ pub(crate) fn render(test: &Test) -> TokenStream {
     let body_ident = format_ident!("__tinyo_isolated_{}", name);
 
     // `#[cfg(...)]` applies to everything generated; docs also go on the #[test] wrapper.
-    let cfgs: Vec<&Attribute> = func.attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
-    let docs: Vec<&Attribute> = func.attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
+    let cfgs: Vec<&Attribute> = func
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .collect();
+    let docs: Vec<&Attribute> = func
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .collect();
 
     let mut body_fn = func.clone();
     body_fn.sig.ident = body_ident.clone();
@@ -55,8 +63,12 @@ pub(crate) fn render(test: &Test) -> TokenStream {
     let pids = option(test.pids);
     let user = match &test.user {
         None => quote!(::core::option::Option::None),
-        Some(crate::parse::User::Name(n)) => quote!(::core::option::Option::Some(::tinyo::__private::User::Name(#n))),
-        Some(crate::parse::User::Id(id)) => quote!(::core::option::Option::Some(::tinyo::__private::User::Id(#id))),
+        Some(crate::parse::User::Name(n)) => {
+            quote!(::core::option::Option::Some(::tinyo::__private::User::Name(#n)))
+        }
+        Some(crate::parse::User::Id(id)) => {
+            quote!(::core::option::Option::Some(::tinyo::__private::User::Id(#id)))
+        }
     };
     let binds = test.binds.iter().map(|(s, d, w)| quote!((#s, #d, #w)));
     let tmpfs = &test.tmpfs;
@@ -156,36 +168,89 @@ mod tests {
 
     #[test]
     fn registers_a_record_and_keeps_the_body() {
-        let test = parse(quote!(hostname = "h", timeout = "1s", env = "A=b"), quote!(#[ignore] #[should_panic] fn my_test() { body(); })).unwrap();
+        let test = parse(
+            quote!(hostname = "h", timeout = "1s", env = "A=b"),
+            quote!(
+                #[ignore]
+                #[should_panic]
+                fn my_test() {
+                    body();
+                }
+            ),
+        )
+        .unwrap();
         let out = render(&test).to_string();
-        assert!(out.contains("fn __tinyo_isolated_my_test () { body () ; }"), "{out}");
-        assert!(out.contains("# [cfg (test)] # [test] # [ignore] fn my_test ()"), "{out}");
-        assert!(out.contains("static __TINYO_TEST_MY_TEST : :: tinyo :: __private :: TestRecord"), "{out}");
-        assert!(out.contains("hostname : :: core :: option :: Option :: Some (\"h\")"), "{out}");
-        assert!(out.contains("timeout_ms : :: core :: option :: Option :: Some (1000u64)"), "{out}");
+        assert!(
+            out.contains("fn __tinyo_isolated_my_test () { body () ; }"),
+            "{out}"
+        );
+        assert!(
+            out.contains("# [cfg (test)] # [test] # [ignore] fn my_test ()"),
+            "{out}"
+        );
+        assert!(
+            out.contains("static __TINYO_TEST_MY_TEST : :: tinyo :: __private :: TestRecord"),
+            "{out}"
+        );
+        assert!(
+            out.contains("hostname : :: core :: option :: Option :: Some (\"h\")"),
+            "{out}"
+        );
+        assert!(
+            out.contains("timeout_ms : :: core :: option :: Option :: Some (1000u64)"),
+            "{out}"
+        );
         assert!(out.contains("env : & [(\"A\" , \"b\")]"), "{out}");
         assert!(out.contains("ignored : true"), "{out}");
-        assert!(out.contains("should_panic : :: tinyo :: __private :: ShouldPanic :: Yes"), "{out}");
+        assert!(
+            out.contains("should_panic : :: tinyo :: __private :: ShouldPanic :: Yes"),
+            "{out}"
+        );
         assert!(out.contains("link_section = \".init_array\""), "{out}");
     }
 
     #[test]
     fn async_bodies_go_through_block_on() {
-        let test = parse(quote!(), quote!(async fn t() {})).unwrap();
+        let test = parse(
+            quote!(),
+            quote!(
+                async fn t() {}
+            ),
+        )
+        .unwrap();
         let out = render(&test).to_string();
-        assert!(out.contains(":: tinyo :: __private :: block_on (__tinyo_isolated_t ())"), "{out}");
+        assert!(
+            out.contains(":: tinyo :: __private :: block_on (__tinyo_isolated_t ())"),
+            "{out}"
+        );
     }
 
     #[test]
     fn cfg_applies_to_everything() {
-        let test = parse(quote!(), quote!(#[cfg(unix)] fn t() {})).unwrap();
-        assert_eq!(render(&test).to_string().matches("# [cfg (unix)]").count(), 4);
+        let test = parse(
+            quote!(),
+            quote!(
+                #[cfg(unix)]
+                fn t() {}
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            render(&test).to_string().matches("# [cfg (unix)]").count(),
+            4
+        );
     }
 
     #[test]
     fn errors_keep_the_item() {
         let e = vec![syn::Error::new(proc_macro2::Span::call_site(), "nope")];
-        let out = errors(quote!(fn t() {}), &e).to_string();
+        let out = errors(
+            quote!(
+                fn t() {}
+            ),
+            &e,
+        )
+        .to_string();
         assert!(out.starts_with("fn t () { }"));
         assert!(out.contains("compile_error"));
     }

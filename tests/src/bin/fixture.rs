@@ -2,7 +2,6 @@
 //! `tests/harness.rs` and `tests/host.rs` run it as a subprocess and check what it says.
 //! Not part of the suite by itself.
 
-
 use std::time::Duration;
 
 use tinyo::isolated;
@@ -72,7 +71,13 @@ fn sleeps_forever() {
     fork_child(|| {
         // SAFETY: setting a signal to SIG_IGN runs no handler code.
         #[allow(unsafe_code)]
-        unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGTERM, nix::sys::signal::SigHandler::SigIgn) }.unwrap();
+        unsafe {
+            nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGTERM,
+                nix::sys::signal::SigHandler::SigIgn,
+            )
+        }
+        .unwrap();
     });
     fork_child(|| nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP).unwrap());
     std::thread::sleep(Duration::from_secs(3600));
@@ -178,7 +183,14 @@ fn leaves_a_mess() {
     guard();
     nix::unistd::sethostname("renamed-by-a-test").unwrap();
     std::fs::create_dir_all("/tmp/mnt").unwrap();
-    nix::mount::mount(Some("tinyo-fixture-mess"), "/tmp/mnt", Some("tmpfs"), nix::mount::MsFlags::empty(), None::<&str>).unwrap();
+    nix::mount::mount(
+        Some("tinyo-fixture-mess"),
+        "/tmp/mnt",
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
     std::fs::write("/tmp/tinyo-fixture-mess", b"x").unwrap();
     // A daemon, the classic way: fork, setsid, fork again, the middle process exits.
     fork_child(|| {

@@ -33,24 +33,38 @@ fn main() {
         insn(JEQ_K, 0, 1, nix::libc::SYS_clone3 as u32),
         insn(RET_K, 0, 0, RET_ERRNO | nix::libc::ENOSYS as u32),
     ];
-    filter.extend(if clone3_only { vec![] } else { vec![
-        insn(JEQ_K, 0, 1, nix::libc::SYS_unshare as u32),
-        insn(RET_K, 0, 0, RET_ERRNO | nix::libc::EPERM as u32),
-        insn(JEQ_K, 0, 3, nix::libc::SYS_clone as u32),
-        insn(LD_W_ABS, 0, 0, 16), // low half of args[0], the flags
-        insn(JSET_K, 0, 1, CLONE_NEW_ANY),
-        insn(RET_K, 0, 0, RET_ERRNO | nix::libc::EPERM as u32),
-    ] });
+    filter.extend(if clone3_only {
+        vec![]
+    } else {
+        vec![
+            insn(JEQ_K, 0, 1, nix::libc::SYS_unshare as u32),
+            insn(RET_K, 0, 0, RET_ERRNO | nix::libc::EPERM as u32),
+            insn(JEQ_K, 0, 3, nix::libc::SYS_clone as u32),
+            insn(LD_W_ABS, 0, 0, 16), // low half of args[0], the flags
+            insn(JSET_K, 0, 1, CLONE_NEW_ANY),
+            insn(RET_K, 0, 0, RET_ERRNO | nix::libc::EPERM as u32),
+        ]
+    });
     filter.push(insn(RET_K, 0, 0, RET_ALLOW));
-    let prog = nix::libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
+    let prog = nix::libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
     // SAFETY: plain prctl calls; `prog` points at a valid filter that outlives them.
     #[allow(unsafe_code)]
     let installed = unsafe {
         nix::libc::prctl(nix::libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
-            && nix::libc::prctl(nix::libc::PR_SET_SECCOMP, nix::libc::SECCOMP_MODE_FILTER, &prog as *const nix::libc::sock_fprog) == 0
+            && nix::libc::prctl(
+                nix::libc::PR_SET_SECCOMP,
+                nix::libc::SECCOMP_MODE_FILTER,
+                &prog as *const nix::libc::sock_fprog,
+            ) == 0
     };
     if !installed {
-        eprintln!("tinyo-seccomp-jail: install the filter: {}", std::io::Error::last_os_error());
+        eprintln!(
+            "tinyo-seccomp-jail: install the filter: {}",
+            std::io::Error::last_os_error()
+        );
         std::process::exit(2);
     }
     let err = std::process::Command::new(cmd).args(rest).exec();

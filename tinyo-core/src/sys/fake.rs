@@ -17,21 +17,58 @@ use super::Sys;
 pub enum Call {
     SetPdeathsig(Signal),
     ParentAlive(RawFd),
-    DupAbove { fd: RawFd, min: RawFd },
-    Dup2 { old: RawFd, new: RawFd },
+    DupAbove {
+        fd: RawFd,
+        min: RawFd,
+    },
+    Dup2 {
+        old: RawFd,
+        new: RawFd,
+    },
     CloseFrom(RawFd),
     Umask(u32),
-    Mount { source: Option<PathBuf>, target: PathBuf, fstype: Option<String>, flags: MsFlags, data: Option<String> },
-    MountSetattrReadonly { path: PathBuf, recursive: bool },
+    Mount {
+        source: Option<PathBuf>,
+        target: PathBuf,
+        fstype: Option<String>,
+        flags: MsFlags,
+        data: Option<String>,
+    },
+    MountSetattrReadonly {
+        path: PathBuf,
+        recursive: bool,
+    },
     LockedMountFlags(PathBuf),
     UmountDetach(PathBuf),
-    BindIdmapped { src: PathBuf, dst: PathBuf, userns: PathBuf },
-    PivotRoot { new_root: PathBuf, put_old: PathBuf },
+    BindIdmapped {
+        src: PathBuf,
+        dst: PathBuf,
+        userns: PathBuf,
+    },
+    PivotRoot {
+        new_root: PathBuf,
+        put_old: PathBuf,
+    },
     Chdir(PathBuf),
-    Mkdir { path: PathBuf, mode: u32 },
-    Symlink { target: PathBuf, link: PathBuf },
-    MknodChar { path: PathBuf, mode: u32, major: u32, minor: u32 },
-    WriteFile { path: PathBuf, contents: Vec<u8>, mode: u32 },
+    Mkdir {
+        path: PathBuf,
+        mode: u32,
+    },
+    Symlink {
+        target: PathBuf,
+        link: PathBuf,
+    },
+    MknodChar {
+        path: PathBuf,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    },
+    WriteFile {
+        path: PathBuf,
+        contents: Vec<u8>,
+        mode: u32,
+    },
     Unlink(PathBuf),
     Rmdir(PathBuf),
     Sethostname(String),
@@ -55,7 +92,10 @@ pub struct RecordingSys {
 impl RecordingSys {
     /// A fake where every call succeeds.
     pub fn new() -> Self {
-        Self { next_fd: RefCell::new(100), ..Self::default() }
+        Self {
+            next_fd: RefCell::new(100),
+            ..Self::default()
+        }
     }
     /// Fail the first call matching `which` with `errno` (and every later one).
     pub fn failing(mut self, which: fn(&Call) -> bool, errno: Errno) -> Self {
@@ -114,7 +154,14 @@ impl Sys for RecordingSys {
         let _ = self.record(Call::Umask(mask.bits()));
         Mode::from_bits_truncate(0o022)
     }
-    fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> Result<(), Errno> {
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<(), Errno> {
         self.record(Call::Mount {
             source: source.map(pb),
             target: pb(target),
@@ -124,7 +171,10 @@ impl Sys for RecordingSys {
         })
     }
     fn mount_setattr_readonly(&self, path: &Path, recursive: bool) -> Result<(), Errno> {
-        self.record(Call::MountSetattrReadonly { path: pb(path), recursive })?;
+        self.record(Call::MountSetattrReadonly {
+            path: pb(path),
+            recursive,
+        })?;
         if self.no_mount_setattr {
             return Err(Errno::ENOSYS);
         }
@@ -134,29 +184,63 @@ impl Sys for RecordingSys {
         self.record(Call::LockedMountFlags(pb(path)))?;
         Ok(MsFlags::MS_NOSUID | MsFlags::MS_NODEV)
     }
-    fn bind_idmapped(&self, src: &Path, dst: &Path, userns: &Path) -> Result<(), (&'static str, Errno)> {
-        self.record(Call::BindIdmapped { src: pb(src), dst: pb(dst), userns: pb(userns) }).map_err(|e| ("open_tree", e))
+    fn bind_idmapped(
+        &self,
+        src: &Path,
+        dst: &Path,
+        userns: &Path,
+    ) -> Result<(), (&'static str, Errno)> {
+        self.record(Call::BindIdmapped {
+            src: pb(src),
+            dst: pb(dst),
+            userns: pb(userns),
+        })
+        .map_err(|e| ("open_tree", e))
     }
     fn umount_detach(&self, path: &Path) -> Result<(), Errno> {
         self.record(Call::UmountDetach(pb(path)))
     }
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<(), Errno> {
-        self.record(Call::PivotRoot { new_root: pb(new_root), put_old: pb(put_old) })
+        self.record(Call::PivotRoot {
+            new_root: pb(new_root),
+            put_old: pb(put_old),
+        })
     }
     fn chdir(&self, path: &Path) -> Result<(), Errno> {
         self.record(Call::Chdir(pb(path)))
     }
     fn mkdir(&self, path: &Path, mode: Mode) -> Result<(), Errno> {
-        self.record(Call::Mkdir { path: pb(path), mode: mode.bits() })
+        self.record(Call::Mkdir {
+            path: pb(path),
+            mode: mode.bits(),
+        })
     }
     fn symlink(&self, target: &Path, link: &Path) -> Result<(), Errno> {
-        self.record(Call::Symlink { target: pb(target), link: pb(link) })
+        self.record(Call::Symlink {
+            target: pb(target),
+            link: pb(link),
+        })
     }
     fn mknod_char(&self, path: &Path, mode: Mode, major: u32, minor: u32) -> Result<(), Errno> {
-        self.record(Call::MknodChar { path: pb(path), mode: mode.bits(), major, minor })
+        self.record(Call::MknodChar {
+            path: pb(path),
+            mode: mode.bits(),
+            major,
+            minor,
+        })
     }
-    fn write_file(&self, path: &Path, contents: &[u8], mode: Mode) -> Result<(), (&'static str, Errno)> {
-        self.record(Call::WriteFile { path: pb(path), contents: contents.to_vec(), mode: mode.bits() }).map_err(|e| ("open", e))
+    fn write_file(
+        &self,
+        path: &Path,
+        contents: &[u8],
+        mode: Mode,
+    ) -> Result<(), (&'static str, Errno)> {
+        self.record(Call::WriteFile {
+            path: pb(path),
+            contents: contents.to_vec(),
+            mode: mode.bits(),
+        })
+        .map_err(|e| ("open", e))
     }
     fn unlink(&self, path: &Path) -> Result<(), Errno> {
         self.record(Call::Unlink(pb(path)))
@@ -171,6 +255,7 @@ impl Sys for RecordingSys {
         self.record(Call::Sethostname(name.to_owned()))
     }
     fn loopback_up(&self) -> Result<(), (&'static str, Errno)> {
-        self.record(Call::LoopbackUp).map_err(|e| ("ioctl(SIOCSIFFLAGS)", e))
+        self.record(Call::LoopbackUp)
+            .map_err(|e| ("ioctl(SIOCSIFFLAGS)", e))
     }
 }

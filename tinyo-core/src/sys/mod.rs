@@ -35,7 +35,14 @@ pub trait Sys {
     /// `umask(mask)`, returning the previous mask.
     fn umask(&self, mask: Mode) -> Mode;
     /// `mount(2)`.
-    fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> Result<(), Errno>;
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<(), Errno>;
     /// `mount_setattr(path, AT_RECURSIVE?, {attr_set: MOUNT_ATTR_RDONLY})`: read-only, every other
     /// attribute (the locked `nosuid`, `nodev`, `noexec`, atime flags) untouched.
     fn mount_setattr_readonly(&self, path: &Path, recursive: bool) -> Result<(), Errno>;
@@ -44,7 +51,12 @@ pub trait Sys {
     /// Bind `src` at `dst` through an id-mapped mount (`open_tree`, `mount_setattr(MOUNT_ATTR_IDMAP)`,
     /// `move_mount`): files show the ids of the user namespace at `userns` (a path such as
     /// `/proc/self/fd/N`). The error names the call.
-    fn bind_idmapped(&self, src: &Path, dst: &Path, userns: &Path) -> Result<(), (&'static str, Errno)>;
+    fn bind_idmapped(
+        &self,
+        src: &Path,
+        dst: &Path,
+        userns: &Path,
+    ) -> Result<(), (&'static str, Errno)>;
     /// `umount2(path, MNT_DETACH)`.
     fn umount_detach(&self, path: &Path) -> Result<(), Errno>;
     /// `pivot_root(new_root, put_old)`.
@@ -58,7 +70,12 @@ pub trait Sys {
     /// `mknod(path, S_IFCHR | mode, makedev(major, minor))`.
     fn mknod_char(&self, path: &Path, mode: Mode, major: u32, minor: u32) -> Result<(), Errno>;
     /// Create (or truncate) `path` with `contents`; the error names `open` or `write`.
-    fn write_file(&self, path: &Path, contents: &[u8], mode: Mode) -> Result<(), (&'static str, Errno)>;
+    fn write_file(
+        &self,
+        path: &Path,
+        contents: &[u8],
+        mode: Mode,
+    ) -> Result<(), (&'static str, Errno)>;
     /// `unlink(path)`.
     fn unlink(&self, path: &Path) -> Result<(), Errno>;
     /// `rmdir(path)`.

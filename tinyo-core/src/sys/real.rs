@@ -66,7 +66,14 @@ impl Sys for RealSys {
         nix::sys::stat::umask(mask)
     }
 
-    fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> Result<(), Errno> {
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<(), Errno> {
         nix::mount::mount(source, target, fstype, flags, data)
     }
 
@@ -95,22 +102,53 @@ impl Sys for RealSys {
         Ok(flags)
     }
 
-    fn bind_idmapped(&self, src: &Path, dst: &Path, userns: &Path) -> Result<(), (&'static str, Errno)> {
+    fn bind_idmapped(
+        &self,
+        src: &Path,
+        dst: &Path,
+        userns: &Path,
+    ) -> Result<(), (&'static str, Errno)> {
         const OPEN_TREE_CLONE: libc::c_uint = 1;
         const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
         const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
-        let ns = nix::fcntl::open(userns, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| ("open(userns)", e))?;
-        let (c_src, c_dst) = (cpath(src).map_err(|e| ("open_tree", e))?, cpath(dst).map_err(|e| ("move_mount", e))?);
+        let ns = nix::fcntl::open(userns, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| ("open(userns)", e))?;
+        let (c_src, c_dst) = (
+            cpath(src).map_err(|e| ("open_tree", e))?,
+            cpath(dst).map_err(|e| ("move_mount", e))?,
+        );
         // SAFETY: `c_src` is a valid path; the result is a new fd we own.
-        let tree = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c_src.as_ptr(), OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint) };
+        let tree = unsafe {
+            libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                c_src.as_ptr(),
+                OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+            )
+        };
         let tree = Errno::result(tree).map_err(|e| ("open_tree", e))?;
         // SAFETY: open_tree returned a fresh fd.
         let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
         let empty = c"";
-        mount_setattr(tree.as_raw_fd(), empty, libc::AT_EMPTY_PATH as libc::c_uint, MOUNT_ATTR_IDMAP, ns.as_raw_fd() as u64)
-            .map_err(|e| ("mount_setattr(MOUNT_ATTR_IDMAP)", e))?;
+        mount_setattr(
+            tree.as_raw_fd(),
+            empty,
+            libc::AT_EMPTY_PATH as libc::c_uint,
+            MOUNT_ATTR_IDMAP,
+            ns.as_raw_fd() as u64,
+        )
+        .map_err(|e| ("mount_setattr(MOUNT_ATTR_IDMAP)", e))?;
         // SAFETY: as above; the kernel attaches the detached tree at `c_dst`.
-        let r = unsafe { libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), empty.as_ptr(), libc::AT_FDCWD, c_dst.as_ptr(), MOVE_MOUNT_F_EMPTY_PATH) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                tree.as_raw_fd(),
+                empty.as_ptr(),
+                libc::AT_FDCWD,
+                c_dst.as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH,
+            )
+        };
         Errno::result(r).map(drop).map_err(|e| ("move_mount", e))
     }
 
@@ -135,13 +173,33 @@ impl Sys for RealSys {
     }
 
     fn mknod_char(&self, path: &Path, mode: Mode, major: u32, minor: u32) -> Result<(), Errno> {
-        nix::sys::stat::mknod(path, SFlag::S_IFCHR, mode, nix::sys::stat::makedev(u64::from(major), u64::from(minor)))
+        nix::sys::stat::mknod(
+            path,
+            SFlag::S_IFCHR,
+            mode,
+            nix::sys::stat::makedev(u64::from(major), u64::from(minor)),
+        )
     }
 
-    fn write_file(&self, path: &Path, contents: &[u8], mode: Mode) -> Result<(), (&'static str, Errno)> {
-        let fd = nix::fcntl::open(path, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC, mode).map_err(|e| ("open", e))?;
+    fn write_file(
+        &self,
+        path: &Path,
+        contents: &[u8],
+        mode: Mode,
+    ) -> Result<(), (&'static str, Errno)> {
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
+            mode,
+        )
+        .map_err(|e| ("open", e))?;
         let mut file = std::fs::File::from(fd);
-        file.write_all(contents).map_err(|e| ("write", Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))
+        file.write_all(contents).map_err(|e| {
+            (
+                "write",
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
+        })
     }
 
     fn unlink(&self, path: &Path) -> Result<(), Errno> {
@@ -174,18 +232,26 @@ impl Sys for RealSys {
             *dst = *src as libc::c_char;
         }
         // SAFETY: `req` is a valid ifreq naming `lo`; SIOCGIFFLAGS fills ifru_flags.
-        Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) }).map_err(|e| ("ioctl(SIOCGIFFLAGS)", e))?;
+        Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })
+            .map_err(|e| ("ioctl(SIOCGIFFLAGS)", e))?;
         // SAFETY: the union member written by SIOCGIFFLAGS is `ifru_flags`.
         unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
         // SAFETY: as above; SIOCSIFFLAGS reads the flags from `req`.
-        Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map_err(|e| ("ioctl(SIOCSIFFLAGS)", e))?;
+        Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) })
+            .map_err(|e| ("ioctl(SIOCSIFFLAGS)", e))?;
         Ok(())
     }
 }
 
 /// `mount_setattr(dirfd, path, flags, {attr_set, userns_fd})`: set mount attributes, every
 /// other attribute untouched.
-fn mount_setattr(dirfd: RawFd, path: &std::ffi::CStr, flags: libc::c_uint, attr_set: u64, userns_fd: u64) -> Result<(), Errno> {
+fn mount_setattr(
+    dirfd: RawFd,
+    path: &std::ffi::CStr,
+    flags: libc::c_uint,
+    attr_set: u64,
+    userns_fd: u64,
+) -> Result<(), Errno> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -193,10 +259,24 @@ fn mount_setattr(dirfd: RawFd, path: &std::ffi::CStr, flags: libc::c_uint, attr_
         propagation: u64,
         userns_fd: u64,
     }
-    let attr = MountAttr { attr_set, attr_clr: 0, propagation: 0, userns_fd };
+    let attr = MountAttr {
+        attr_set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd,
+    };
     // SAFETY: `path` is a valid NUL-terminated string and `attr` a properly laid out
     // `struct mount_attr` whose size we pass; the kernel only reads both.
-    let r = unsafe { libc::syscall(libc::SYS_mount_setattr, dirfd, path.as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dirfd,
+            path.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
     Errno::result(r).map(drop)
 }
 
@@ -215,7 +295,9 @@ impl SingleThreaded {
     /// Check `/proc/self/task`: `Some` only when this process has a single thread.
     pub fn check() -> Option<Self> {
         let tasks = std::fs::read_dir("/proc/self/task").ok()?.count();
-        (tasks == 1).then_some(Self { _not_send: PhantomData })
+        (tasks == 1).then_some(Self {
+            _not_send: PhantomData,
+        })
     }
 }
 
@@ -232,7 +314,9 @@ pub enum Forked<P> {
 pub fn fork(_proof: &SingleThreaded) -> Result<Forked<Pid>, Errno> {
     // SAFETY: the process is single-threaded (the proof), so the child may run any code.
     match unsafe { nix::unistd::fork() }? {
-        nix::unistd::ForkResult::Child => Ok(Forked::Child(SingleThreaded { _not_send: PhantomData })),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child(SingleThreaded {
+            _not_send: PhantomData,
+        })),
         nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child)),
     }
 }
@@ -249,7 +333,11 @@ pub enum ParentOf {
 
 /// `clone3(CLONE_PIDFD | namespaces [| CLONE_PARENT])`: a child in fresh namespaces,
 /// returning its pid and a pidfd in the caller.
-pub fn clone_into(_proof: &SingleThreaded, namespaces: Namespaces, parent: ParentOf) -> Result<Forked<(Pid, OwnedFd)>, Errno> {
+pub fn clone_into(
+    _proof: &SingleThreaded,
+    namespaces: Namespaces,
+    parent: ParentOf,
+) -> Result<Forked<(Pid, OwnedFd)>, Errno> {
     let mut pidfd: RawFd = -1;
     let (parent_flag, exit_signal) = match parent {
         // With CLONE_PARENT the exit signal is inherited from this process (SIGCHLD) and
@@ -272,21 +360,43 @@ pub fn clone_into(_proof: &SingleThreaded, namespaces: Namespaces, parent: Paren
     };
     // SAFETY: without CLONE_VM and with no stack given, clone3 behaves like fork: the child
     // gets a copy of this single-threaded process (the proof) and returns here with 0.
-    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const libc::clone_args, std::mem::size_of::<libc::clone_args>()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
     let pid = match Errno::result(r) {
         // Seccomp profiles (Docker's) answer ENOSYS to clone3 so that libc falls back to
         // clone; do the same: the legacy call takes the same flags, the exit signal in its
         // low byte, and stores the pidfd through its parent_tid argument.
         Err(Errno::ENOSYS) => {
-            let flags = args.flags | if parent == ParentOf::Caller { libc::SIGCHLD as u64 } else { 0 };
+            let flags = args.flags
+                | if parent == ParentOf::Caller {
+                    libc::SIGCHLD as u64
+                } else {
+                    0
+                };
             // SAFETY: as above: a fork-like clone (no CLONE_VM, no stack) of a single-threaded process.
-            let r = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, &mut pidfd as *mut RawFd, 0usize, 0usize) };
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_clone,
+                    flags,
+                    0usize,
+                    &mut pidfd as *mut RawFd,
+                    0usize,
+                    0usize,
+                )
+            };
             Errno::result(r)?
         }
         other => other?,
     };
     if pid == 0 {
-        return Ok(Forked::Child(SingleThreaded { _not_send: PhantomData }));
+        return Ok(Forked::Child(SingleThreaded {
+            _not_send: PhantomData,
+        }));
     }
     // SAFETY: the kernel stored a fresh pidfd for the child in `pidfd`; we own it.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
@@ -295,7 +405,9 @@ pub fn clone_into(_proof: &SingleThreaded, namespaces: Namespaces, parent: Paren
 
 /// `unshare(flags)`; only sound while single-threaded for the flags tinyo uses.
 pub fn unshare(_proof: &SingleThreaded, namespaces: Namespaces) -> Result<(), Errno> {
-    nix::sched::unshare(nix::sched::CloneFlags::from_bits_truncate(namespaces.bits() as libc::c_int))
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_truncate(
+        namespaces.bits() as libc::c_int,
+    ))
 }
 
 /// Write the id maps of the (waiting) process `pid`: `setgroups` first when asked, then
@@ -304,7 +416,12 @@ pub fn write_id_maps(pid: Pid, maps: &crate::userns::IdMaps) -> Result<(), (Stri
     let write = |file: &str, contents: &str| {
         let path = format!("/proc/{}/{file}", pid.as_raw());
         let err = |e: Errno| (path.clone(), e);
-        let fd = nix::fcntl::open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(err)?;
+        let fd = nix::fcntl::open(
+            path.as_str(),
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(err)?;
         write_all(fd.as_fd(), contents.as_bytes()).map_err(err)
     };
     if maps.deny_setgroups {
@@ -339,7 +456,8 @@ pub fn become_user(uid: u32, gid: u32) -> Result<(), (&'static str, Errno)> {
 /// Whether this process is in the initial user namespace (its `uid_map` is the identity
 /// over every id).
 pub fn in_init_userns() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
 /// Apply the body's resource limits (soft and hard).
@@ -356,18 +474,28 @@ pub fn apply_limits(limits: &crate::setup::Limits) -> Result<(), Errno> {
 
 /// The effective uid and gid of this process.
 pub fn effective_ids() -> (u32, u32) {
-    (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())
+    (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    )
 }
 
 /// Open `path` with `O_PATH | O_DIRECTORY`: a handle that later binds can use through
 /// `/proc/self/fd/N` whatever hides or guards the path afterwards.
 pub fn open_dir_path(path: &Path) -> Result<OwnedFd, Errno> {
-    nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+    nix::fcntl::open(
+        path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// A user namespace with `maps`, held by fd (for id-mapped mounts): a child is cloned into
 /// it, mapped, its namespace opened, and the child killed and reaped.
-pub fn make_userns_fd(proof: &SingleThreaded, maps: &crate::userns::IdMaps) -> Result<OwnedFd, Errno> {
+pub fn make_userns_fd(
+    proof: &SingleThreaded,
+    maps: &crate::userns::IdMaps,
+) -> Result<OwnedFd, Errno> {
     let (ready, hold) = pipe()?;
     match clone_into(proof, Namespaces::USER, ParentOf::Caller)? {
         Forked::Child(_) => {
@@ -378,9 +506,13 @@ pub fn make_userns_fd(proof: &SingleThreaded, maps: &crate::userns::IdMaps) -> R
         }
         Forked::Parent((pid, pidfd)) => {
             drop(ready);
-            let result = write_id_maps(pid, maps)
-                .map_err(|(_, e)| e)
-                .and_then(|()| nix::fcntl::open(format!("/proc/{}/ns/user", pid.as_raw()).as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()));
+            let result = write_id_maps(pid, maps).map_err(|(_, e)| e).and_then(|()| {
+                nix::fcntl::open(
+                    format!("/proc/{}/ns/user", pid.as_raw()).as_str(),
+                    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+            });
             drop(hold);
             let _ = pidfd_kill(pidfd.as_fd(), Signal::SIGKILL);
             let _ = wait_pidfd(pidfd.as_fd());
@@ -407,7 +539,15 @@ pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
 /// `pidfd_send_signal(pidfd, signal)`: race-free, the pidfd names exactly one process.
 pub fn pidfd_kill(pidfd: BorrowedFd<'_>, signal: Signal) -> Result<(), Errno> {
     // SAFETY: plain syscall; a null siginfo is allowed.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal as libc::c_int, std::ptr::null::<libc::siginfo_t>(), 0) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal as libc::c_int,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
     Errno::result(r).map(drop)
 }
 
@@ -416,7 +556,10 @@ pub fn termination(status: nix::sys::wait::WaitStatus) -> Option<Termination> {
     use nix::sys::wait::WaitStatus;
     match status {
         WaitStatus::Exited(_, code) => Some(Termination::Exited(code)),
-        WaitStatus::Signaled(_, signal, core_dumped) => Some(Termination::Signaled { signal: signal as i32, core_dumped }),
+        WaitStatus::Signaled(_, signal, core_dumped) => Some(Termination::Signaled {
+            signal: signal as i32,
+            core_dumped,
+        }),
         _ => None,
     }
 }
@@ -440,7 +583,10 @@ pub fn wait_pidfd(pidfd: BorrowedFd<'_>) -> Result<Termination, Errno> {
 /// `waitpid(-1, 0)`: reap any child; `(pid, how it ended)`.
 pub fn wait_any() -> Result<(Pid, Option<Termination>), Errno> {
     let status = nix::sys::wait::waitpid(None::<Pid>, None)?;
-    Ok((status.pid().unwrap_or(Pid::from_raw(0)), termination(status)))
+    Ok((
+        status.pid().unwrap_or(Pid::from_raw(0)),
+        termination(status),
+    ))
 }
 
 /// `waitpid(pid, 0)`.
@@ -457,7 +603,12 @@ pub fn wait_pid(pid: Pid) -> Result<Option<Termination>, Errno> {
 /// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`.
 pub fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd), Errno> {
     use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
 }
 
 /// `pipe2(O_CLOEXEC)`: `(read, write)`.
@@ -466,12 +617,26 @@ pub fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
 }
 
 /// Send `bytes` with `fds` attached (`SCM_RIGHTS`).
-pub fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
+pub fn send_with_fds(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> Result<(), Errno> {
     let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
     let iov = [std::io::IoSlice::new(bytes)];
-    let cmsgs = if raw.is_empty() { vec![] } else { vec![ControlMessage::ScmRights(&raw)] };
+    let cmsgs = if raw.is_empty() {
+        vec![]
+    } else {
+        vec![ControlMessage::ScmRights(&raw)]
+    };
     loop {
-        match nix::sys::socket::sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+        match nix::sys::socket::sendmsg::<()>(
+            sock.as_raw_fd(),
+            &iov,
+            &cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
             Ok(_) => return Ok(()),
@@ -480,11 +645,19 @@ pub fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>])
 }
 
 /// Receive one message into `buf` with any attached fds; `Ok(None)` at end of stream.
-pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Option<(usize, Vec<OwnedFd>)>, Errno> {
+pub fn recv_with_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> Result<Option<(usize, Vec<OwnedFd>)>, Errno> {
     let mut space = nix::cmsg_space!([RawFd; 8]);
     loop {
         let mut iov = [std::io::IoSliceMut::new(buf)];
-        let msg = match nix::sys::socket::recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+        let msg = match nix::sys::socket::recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
             Ok(msg) => msg,
@@ -593,7 +766,10 @@ impl SharedPage {
                 nix::sys::mman::MapFlags::MAP_SHARED,
             )
         }?;
-        Ok(Self { ptr: ptr.cast(), len: size.get() })
+        Ok(Self {
+            ptr: ptr.cast(),
+            len: size.get(),
+        })
     }
 
     /// Store `bytes` (truncated to fit) behind a length header.
@@ -611,7 +787,8 @@ impl SharedPage {
     pub fn load(&self) -> Vec<u8> {
         // SAFETY: the mapping is valid for `self.len` bytes and the header is clamped to it.
         unsafe {
-            let n = (std::ptr::read_volatile(self.ptr.as_ptr().cast::<u32>()) as usize).min(self.len - 4);
+            let n = (std::ptr::read_volatile(self.ptr.as_ptr().cast::<u32>()) as usize)
+                .min(self.len - 4);
             std::slice::from_raw_parts(self.ptr.as_ptr().add(4), n).to_vec()
         }
     }
@@ -627,10 +804,15 @@ impl Drop for SharedPage {
 /// Wait until one of `fds` is readable (or hung up), or `timeout_ms` passes (`None`: forever).
 /// Returns the readiness of each.
 pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: Option<u64>) -> Result<Vec<bool>, Errno> {
-    let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)).collect();
+    let mut pfds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+        .collect();
     let timeout = match timeout_ms {
         None => PollTimeout::NONE,
-        Some(ms) => PollTimeout::try_from(ms.min(i32::MAX as u64) as i32).unwrap_or(PollTimeout::MAX),
+        Some(ms) => {
+            PollTimeout::try_from(ms.min(i32::MAX as u64) as i32).unwrap_or(PollTimeout::MAX)
+        }
     };
     loop {
         match nix::poll::poll(&mut pfds, timeout) {
@@ -639,7 +821,10 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: Option<u64>) -> Result<
             Ok(_) => break,
         }
     }
-    Ok(pfds.iter().map(|p| p.revents().is_some_and(|r| !r.is_empty())).collect())
+    Ok(pfds
+        .iter()
+        .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+        .collect())
 }
 
 /// Observe the host facts the rootfs plan depends on (`lstat`, `readlink` of the system
@@ -651,7 +836,9 @@ pub fn host_facts() -> tinyo_rootfs::HostFacts {
         .map(|dir| {
             let path = std::path::PathBuf::from(dir);
             let kind = match std::fs::symlink_metadata(&path) {
-                Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&path).map_or(EntryKind::Absent, EntryKind::Symlink),
+                Ok(m) if m.file_type().is_symlink() => {
+                    std::fs::read_link(&path).map_or(EntryKind::Absent, EntryKind::Symlink)
+                }
                 Ok(m) if m.is_dir() => EntryKind::Dir,
                 _ => EntryKind::Absent,
             };
