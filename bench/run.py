@@ -61,7 +61,7 @@ def measure(cmd, n, env=None, cwd=None):
     proc = subprocess.run(["/usr/bin/env", "time", "-f", "%M"] + cmd, capture_output=True, text=True, env=env, cwd=cwd)
     wall = time.time() - t0
     settle()
-    cpu = busy_seconds() - b0 - 0.02 * 0  # the settle windows are quiet by construction
+    cpu = busy_seconds() - b0  # the settle windows before and after are quiet by construction
     if proc.returncode != 0:
         sys.exit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     rss = int(proc.stderr.strip().splitlines()[-1]) if proc.stderr.strip() else 0

@@ -431,9 +431,9 @@ fn p(s: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn under(base: &str, path: &Path) -> PathBuf {
+fn under(base: impl AsRef<Path>, path: &Path) -> PathBuf {
     let rel = path.strip_prefix("/").unwrap_or(path);
-    Path::new(base).join(rel)
+    base.as_ref().join(rel)
 }
 
 /// Plan the container's filesystem. See the crate docs for the shape of the result.
@@ -492,12 +492,12 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
         }
     };
     steps.push(Step::Mkdir {
-        path: under(root.to_str().unwrap_or(SCRATCH), Path::new(OLD_ROOT)),
+        path: under(&root, Path::new(OLD_ROOT)),
         mode: 0o700,
     });
     steps.push(Step::PivotRoot {
         new_root: root.clone(),
-        put_old: under(root.to_str().unwrap_or(SCRATCH), Path::new(OLD_ROOT)),
+        put_old: under(&root, Path::new(OLD_ROOT)),
     });
     steps.push(Step::Chdir { path: p("/") });
 

@@ -81,18 +81,13 @@ pub fn probe(proof: &SingleThreaded) -> Result<Duration, ProbeError> {
     .map_err(ProbeError::Spawn)?;
     drop(report_w);
     let mut report = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let ready = real::poll_readable(&[report_r.as_fd()], Some(10_000)).map_err(wait)?;
-        if !ready[0] {
-            let _ = container.kill();
-            break;
-        }
-        match real::read(report_r.as_fd(), &mut buf).map_err(wait)? {
-            0 => break,
-            n => report.extend_from_slice(&buf[..n]),
-        }
-    }
+    let mut to_report = |b: &[u8]| report.extend_from_slice(b);
+    container
+        .drain(
+            Duration::from_secs(10),
+            &mut [(report_r.as_fd(), &mut to_report)],
+        )
+        .map_err(wait)?;
     let init = container.wait().map_err(wait)?;
     match Outcome::decide(Report::decode(&report), init, None) {
         Outcome::Passed => Ok(start.elapsed()),

@@ -317,10 +317,10 @@ fn resolve_source(crate_dir: Option<&std::path::Path>, src: &str) -> PathBuf {
 
 pub(crate) static CONTEXT: OnceLock<Context> = OnceLock::new();
 
-/// Where containers bind the crate directory from, once [`stage_crate_dir`] staged it.
+/// Where containers bind the crate directory from, once [`stage_shared_root`] staged it.
 static CRATE_SOURCE: OnceLock<PathBuf> = OnceLock::new();
 
-/// Whether [`stage_crate_dir`] prepared the `/dev` template and the `/etc` files.
+/// Whether [`stage_shared_root`] built the minimal root (the `/dev` template, `/etc` files, bind sources).
 static STAGED: OnceLock<()> = OnceLock::new();
 
 /// In the zygote (or the stock re-run), as root: in a private mount namespace, stage what
@@ -328,7 +328,7 @@ static STAGED: OnceLock<()> = OnceLock::new();
 /// containers, whose root is unprivileged on the host, reach it wherever it is), a `/dev`
 /// template and each test's `/etc/hostname` and `/etc/hosts`. Unprivileged, or if staging
 /// fails, containers build those themselves (and a bind that fails says why).
-pub(crate) fn stage_crate_dir(proof: &SingleThreaded) {
+pub(crate) fn stage_shared_root(proof: &SingleThreaded) {
     // Only real root: root of a nested user namespace (a rootless CI container) finds the
     // host's mounts locked and cannot bind parts of them; its containers bind directly.
     if real::effective_ids().0 != 0
@@ -568,7 +568,7 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
         .any(poolable)
         .then_some(warm_entry as tinyo_core::zygote::WarmEntry);
     let zygotes: Result<Vec<Zygote>, String> = (0..if args.list { 1 } else { threads })
-        .map(|_| Zygote::start(container_entry, warm, stage_crate_dir).map_err(|e| e.to_string()))
+        .map(|_| Zygote::start(container_entry, warm, stage_shared_root).map_err(|e| e.to_string()))
         .collect();
     let next_zygote = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let default_timeout = match timeout_flag.map_or_else(default_timeout, Ok) {

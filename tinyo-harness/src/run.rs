@@ -100,16 +100,6 @@ pub(crate) fn execute(
     timeout: Duration,
     nocapture: bool,
 ) -> Result<(Outcome, Option<CappedOutput>), RunError> {
-    execute_inner(launcher, id, record, timeout, nocapture)
-}
-
-fn execute_inner(
-    launcher: &Launcher<'_>,
-    id: usize,
-    record: &TestRecord,
-    timeout: Duration,
-    nocapture: bool,
-) -> Result<(Outcome, Option<CappedOutput>), RunError> {
     let (report_r, report_w) = real::pipe().map_err(ctx("create the report pipe: pipe2"))?;
     let (out_r, out_w, err_w) = if nocapture {
         let out = real::dup(std::io::stdout().as_fd()).map_err(ctx("dup stdout"))?;

@@ -70,7 +70,7 @@ fn rerun(marker: &str) -> Result<Outcome, String> {
     CONTEXT
         .get_or_init(|| Context::probe(record.manifest_dir))
         .check_binds(record)?;
-    crate::stage_crate_dir(&proof);
+    crate::stage_shared_root(&proof);
     let timeout = record
         .timeout_ms
         .map_or(default_timeout()?, Duration::from_millis);

@@ -700,13 +700,12 @@ pub fn keep_only(keep: OwnedFd) -> Result<OwnedFd, Errno> {
     const AT: RawFd = 3;
     if keep.as_raw_fd() != AT {
         // SAFETY: dup2 onto fd 3 of this single-threaded process; whatever was at 3 is
-        // closed with the others just below and owned by nothing we use again.
+        // owned by nothing we use again.
         Errno::result(unsafe { libc::dup2(keep.as_raw_fd(), AT) })?;
-        // The original number is closed by close_range below: forget it, do not close it.
-        std::mem::forget(keep);
-    } else {
-        std::mem::forget(keep);
     }
+    // The original number, if not 3, is closed by close_range below: forget it, do not
+    // close it twice.
+    std::mem::forget(keep);
     // SAFETY: closes inherited fds no Rust object of this process uses afterwards.
     Errno::result(unsafe { libc::close_range(AT as u32 + 1, u32::MAX, 0) })?;
     // SAFETY: fd 3 now holds the kept fd and nothing else owns it.
