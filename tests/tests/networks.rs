@@ -74,6 +74,14 @@ fn echo_by_name_partition_heal_and_kill() {
     guard();
     let net = Network::new(&["a", "b"]).unwrap();
     let a = net.spawn("a", echo_server).unwrap();
+    // `b` starts once `a` answers (from here, the test's end of the bridge): a first ARP
+    // request sent before `a` is up would be retried only a second later, and the phases
+    // below are timed.
+    let start = Instant::now();
+    while connect(a.addr(), 7000, Duration::from_millis(250)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(5), "a never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let b = net.spawn("b", echo_client).unwrap();
     std::thread::sleep(Duration::from_millis(700));
     net.partition(&["a"], &["b"]).unwrap();
@@ -95,12 +103,14 @@ fn echo_by_name_partition_heal_and_kill() {
             .position(|l| pred(l))
             .map(|i| i + from)
     };
-    let echo1 = first(&|l| l == "echo", 0).expect("echoes before the partition");
+    let echo1 = first(&|l| l == "echo", 0)
+        .unwrap_or_else(|| panic!("echoes before the partition, in:\n{text}"));
     let cut = first(&|l| l == "lost" || l.starts_with("connect-failed"), echo1)
-        .expect("the partition is felt");
-    let echo2 = first(&|l| l == "echo", cut).expect("echoes again after the heal");
+        .unwrap_or_else(|| panic!("the partition is felt, in:\n{text}"));
+    let echo2 = first(&|l| l == "echo", cut)
+        .unwrap_or_else(|| panic!("echoes again after the heal, in:\n{text}"));
     let dead = first(&|l| l == "lost" || l.starts_with("connect-failed"), echo2)
-        .expect("a's death is felt");
+        .unwrap_or_else(|| panic!("a's death is felt, in:\n{text}"));
     assert!(echo1 < cut && cut < echo2 && echo2 < dead, "{text}");
 }
 
