@@ -49,6 +49,36 @@ fn proc_1_root_leads_nowhere_else() {
     still_inside();
 }
 
+/// PID 1, tinyo's init, holds the test's result: the test can neither read nor write its
+/// memory (it is non-dumpable), so it cannot forge its own report. Whether the container
+/// shares the fork server's user namespace (the default) or has one of its own (`pids`).
+fn pid_1_is_out_of_reach() {
+    for file in ["/proc/1/mem", "/proc/1/environ"] {
+        let err = std::fs::File::open(file).map(|_| ()).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(nix::libc::EACCES), "{file}: {err}");
+    }
+    let err = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/1/mem")
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(nix::libc::EACCES), "{err}");
+}
+
+#[isolated]
+fn pid_1_memory_is_out_of_reach() {
+    guard();
+    pid_1_is_out_of_reach();
+    still_inside();
+}
+
+#[isolated(pids = 64)]
+fn pid_1_memory_is_out_of_reach_with_a_user_namespace_of_its_own() {
+    guard();
+    pid_1_is_out_of_reach();
+    still_inside();
+}
+
 #[isolated]
 fn no_old_root_is_left_mounted() {
     guard();

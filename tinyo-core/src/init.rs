@@ -177,9 +177,10 @@ fn start_body(
             // PID 2: the body. It keeps no fd of tinyo's.
             let _ = sys.close_from(REPORT_FD);
             sys.umask(umask);
-            // Changing ids made PID 1 non-dumpable (its /proc files belong to host root); the
-            // body is an ordinary process of the container again: its /proc/self is its own
-            // and it may ptrace its children. PID 1 stays out of its reach.
+            // PID 1 is non-dumpable (its /proc files belong to host root, see the zygote's
+            // `clone_with`); the body is an ordinary process of the container again: its
+            // /proc/self is its own and it may ptrace its children. PID 1 stays out of its
+            // reach.
             let _ = nix::sys::prctl::set_dumpable(true);
             if let Err(errno) = real::apply_limits(&limits) {
                 store(&BodyReport::Panicked {

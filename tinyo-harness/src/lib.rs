@@ -846,9 +846,8 @@ mod tests {
         assert!(parse_skip_policy("maybe").is_err());
     }
 
-    #[test]
-    fn names_drop_the_crate() {
-        let rec = |module_path| TestRecord {
+    fn record(module_path: &'static str) -> TestRecord {
+        TestRecord {
             name: "t",
             module_path,
             file: "",
@@ -871,9 +870,26 @@ mod tests {
             should_panic: ShouldPanic::No,
             manifest_dir: "/",
             body: || Ok(()),
-        };
-        assert_eq!(rec("isolated").test_name(), "t");
-        assert_eq!(rec("isolated::a::b").test_name(), "a::b::t");
+        }
+    }
+
+    #[test]
+    fn names_drop_the_crate() {
+        assert_eq!(record("isolated").test_name(), "t");
+        assert_eq!(record("isolated::a::b").test_name(), "a::b::t");
+    }
+
+    #[test]
+    fn only_a_pids_limit_asks_for_a_user_namespace_of_its_own() {
+        use tinyo_core::Namespaces;
+        let base = Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
+        let mut r = record("isolated");
+        assert_eq!(run::namespaces(&r), base);
+        r.memory = Some(1 << 28);
+        r.net = NetMode::Host;
+        assert_eq!(run::namespaces(&r), base);
+        r.pids = Some(16);
+        assert_eq!(run::namespaces(&r), base | Namespaces::USER);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tinyo_core::diagnose::FailedAt;
 use tinyo_core::report::Report;
 use tinyo_core::sys::real::{self, SingleThreaded};
 use tinyo_core::zygote::{self, Running, SpawnError, Zygote};
-use tinyo_core::{FailureReason, Namespaces, NetMode, Outcome};
+use tinyo_core::{FailureReason, Namespaces, Outcome};
 
 use crate::capture::CappedOutput;
 use crate::{container_entry, TestRecord};
@@ -49,11 +49,18 @@ impl Launcher<'_> {
     }
 }
 
-/// The namespaces a container is cloned into. Always a user namespace: the container's
-/// root is unprivileged on the host (see `tinyo_core::userns`). The network namespace, when
-/// the test has one, PID 1 makes itself (see `tinyo_core::setup`).
-pub(crate) fn namespaces(_net: NetMode) -> Namespaces {
-    Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC
+/// The namespaces a container is cloned into. It is always in a user namespace (its root is
+/// unprivileged on the host, see `tinyo_core::userns`): the zygote's, shared, unless `USER`
+/// asks for its own, which a `pids` limit needs (`RLIMIT_NPROC` counts the processes of a
+/// user namespace). The network namespace, when the test has one, PID 1 makes itself (see
+/// `tinyo_core::setup`).
+pub(crate) fn namespaces(record: &TestRecord) -> Namespaces {
+    let ns = Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
+    if record.pids.is_some() {
+        ns | Namespaces::USER
+    } else {
+        ns
+    }
 }
 
 fn ctx(what: &'static str) -> impl Fn(Errno) -> RunError {
@@ -114,7 +121,7 @@ pub(crate) fn execute(
     let container = launcher
         .spawn(
             id,
-            namespaces(record.net),
+            namespaces(record),
             crate::poolable(record),
             &out_w,
             &err_w,
