@@ -602,7 +602,7 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
             let skip = skip_unavailable;
             Trial::ignorable_test(record.test_name(), move || {
                 let all = zygotes.as_ref().as_ref().map_err(|e| Failed::from(format!("tinyo could not start its fork server: {e}")))?;
-                let z = &all[next_zygote.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % all.len()];
+                let z = &all[zygote_of_this_thread(&next_zygote) % all.len()];
                 if let Some(context) = CONTEXT.get() {
                     context.check_binds(record).map_err(Failed::from)?;
                 }
@@ -656,6 +656,23 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
         let _ = writeln!(out, "tinyo: {skipped} isolated test(s) skipped, not run (TINYO_UNAVAILABLE=skip): {}; fix: {}", d.cause.what(), d.cause.fix());
     }
     conclusion.exit()
+}
+
+/// The fork server of the calling test thread: each thread takes the next one the first
+/// time it runs a test and keeps it, so that threads never queue at the same fork server
+/// while another idles (one per thread while there are as many as threads).
+fn zygote_of_this_thread(next: &std::sync::atomic::AtomicUsize) -> usize {
+    thread_local! {
+        static MINE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    }
+    MINE.with(|mine| match mine.get() {
+        Some(n) => n,
+        None => {
+            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            mine.set(Some(n));
+            n
+        }
+    })
 }
 
 /// Print a line to stderr in one write, so that lines of the harness and of its fork
@@ -871,6 +888,24 @@ mod tests {
             manifest_dir: "/",
             body: || Ok(()),
         }
+    }
+
+    #[test]
+    fn each_thread_keeps_its_own_zygote() {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let (a, b) = std::thread::scope(|s| {
+            let one = || {
+                let first = zygote_of_this_thread(&next);
+                // Later tests of the same thread go to the same fork server.
+                assert!((0..10).all(|_| zygote_of_this_thread(&next) == first));
+                first
+            };
+            let a = s.spawn(one);
+            let b = s.spawn(one);
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert_ne!(a, b, "two threads share a fork server");
+        assert_eq!(next.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 
     #[test]
