@@ -299,7 +299,9 @@ struct Request {
     attach: Option<String>,
 }
 
-/// Wait for `eth0`, then give it `addr` and bring it up (with the container's `ip`).
+/// Wait for `eth0`, then give it `addr`, bring it up (with the container's `ip`) and wait
+/// until it is operationally up: the kernel takes a carrier change into account up to a
+/// second later (link events are rate-limited), and drops what is sent before.
 fn attach_eth0(addr: &str) -> Result<(), String> {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !std::path::Path::new("/sys/class/net/eth0").exists() {
@@ -323,6 +325,14 @@ fn attach_eth0(addr: &str) -> Result<(), String> {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
+    }
+    let up =
+        || std::fs::read_to_string("/sys/class/net/eth0/operstate").is_ok_and(|s| s.trim() == "up");
+    while !up() {
+        if std::time::Instant::now() > deadline {
+            return Err("attach to the network: eth0 was not up within 5s (its other end, in the test's network namespace, must be up too)".into());
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
     Ok(())
 }
