@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tinyo's benchmark: the same empty tests, side by side, in one run.
 
-    python3 bench/run.py                   # N = 100 500 2000, --test-threads 1 and 2, 3 reps
+    python3 bench/run.py                   # N = 100 500 2000, --test-threads 1 and 2, 5 reps
     python3 bench/run.py --n 500 --reps 5  # a quicker look
 
 Variants (per test: wall time, machine CPU; medians of the reps):
@@ -12,9 +12,12 @@ Variants (per test: wall time, machine CPU; medians of the reps):
   rootless   tinyo isolated, default, run as nobody
   bwrap      each test wrapped in `bwrap --unshare-all ...` (where bwrap is installed)
   unshare    each test wrapped in `unshare --pid --fork --mount --uts --net --ipc --mount-proc`
-  floor      the C floor of ../shared/reference/floor: iso -f pmuinU (user, pid, mount, uts,
-             ipc, net namespaces; full root filesystem; exec by fd), built here
-  floor-nonet  iso -f pmuiU (the same without a network namespace), the floor of host-net
+  floor      the C floor of ../shared/reference/floor, built here: iso -f pmuin -m exec -F
+             (pid, mount, uts, ipc and net namespaces, full root filesystem, exec by fd), as
+             root: the floor the targets are measured against
+  floor-userns  iso -f pmuinU: the same in a user namespace, the isolation tinyo gives (its
+             containers are always in one)
+  floor-nonet  iso -f pmui (no network namespace), the floor of host-net
 
 Writes bench/results/latest.md (tables, ratios to the floor and to tinyo) and
 bench/results/latest.svg (per-test wall time at each N and thread count). Run as root.
@@ -101,9 +104,9 @@ def floor_per_test(floor, flags, n, threads):
     return 1e3 / throughput, cpu / 1e3, 0
 
 
-def wrapped(wrapper, plain, names, threads):
-    """Each test in its own wrapper process, `threads` at a time."""
-    script = os.path.join(tempfile.mkdtemp(), "run.sh")
+def wrapped(wrapper, plain, names, threads, tmp):
+    """Each test in its own wrapper process, `threads` at a time (the script goes in tmp)."""
+    script = os.path.join(tmp, f"run-{os.path.basename(wrapper[0])}.sh")
     with open(script, "w") as f:
         f.write("#!/bin/sh\nexec " + " ".join(wrapper) + f" {plain} --exact \"$1\" -q >/dev/null\n")
     os.chmod(script, 0o755)
@@ -114,7 +117,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, nargs="+", default=[100, 500, 2000])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest"))
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -133,12 +136,13 @@ def main():
                   "--ro-bind", plain, plain, "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"] if bwrap else None
     unshare_args = ["unshare", "--pid", "--fork", "--mount", "--uts", "--net", "--ipc", "--mount-proc"]
 
-    results = {}  # (variant, n, threads) -> [(wall, cpu, rss)]
+    results = {}  # (variant, n, threads) -> [(wall, cpu, rss)], rep by rep
     for n in args.n:
         names = [l[: -len(": test")] for l in all_names.splitlines() if l.startswith(f"n{n}::")]
         assert len(names) == n, (n, len(names))
-        for t in args.threads:
-            variants = {
+
+        def variants(t):
+            v = {
                 "libtest": lambda: measure([plain, f"n{n}::", "-q", "--test-threads", str(t)], n),
                 "nextest": lambda: measure(["cargo", "nextest", "run", "--release", "-p", "tinyo-bench", "--test", "empty_plain",
                                             "-E", f"test(/^n{n}::/)", "--test-threads", str(t), "--cargo-quiet", "--status-level", "none",
@@ -146,21 +150,27 @@ def main():
                 "host-net": lambda: measure([hostnet, f"n{n}::", "-q", "--test-threads", str(t)], n, cwd=bench_dir),
                 "tinyo": lambda: measure([iso, f"n{n}::", "-q", "--test-threads", str(t)], n, cwd=bench_dir),
                 "rootless": lambda: measure(nobody + [iso, f"n{n}::", "-q", "--test-threads", str(t)], n, cwd=bench_dir),
-                "unshare": lambda: measure(wrapped(unshare_args, plain, names, t), n),
-                "floor": lambda: floor_per_test(floor, "pmuinU", n, t),
-                "floor-nonet": lambda: floor_per_test(floor, "pmuiU", n, t),
+                "unshare": lambda: measure(wrapped(unshare_args, plain, names, t, tmp), n),
+                "floor": lambda: floor_per_test(floor, "pmuin", n, t),
+                "floor-userns": lambda: floor_per_test(floor, "pmuinU", n, t),
+                "floor-nonet": lambda: floor_per_test(floor, "pmui", n, t),
             }
             if bwrap_args:
-                variants["bwrap"] = lambda: measure(wrapped(bwrap_args, plain, names, t), n)
-            for rep in range(args.reps):
-                for name, run in variants.items():
+                v["bwrap"] = lambda: measure(wrapped(bwrap_args, plain, names, t, tmp), n)
+            return v
+
+        # Each rep runs every variant at every thread count back to back, so that ratios
+        # between them (to the floor, two threads to one) are taken minutes apart at most.
+        for rep in range(args.reps):
+            for t in args.threads:
+                for name, run in variants(t).items():
                     results.setdefault((name, n, t), []).append(run())
                     print(f"n={n} threads={t} rep={rep + 1} {name}: {results[(name, n, t)][-1][0]:.3f} ms/test", file=sys.stderr)
     shutil.rmtree(tmp, ignore_errors=True)
     report(results, args)
 
 
-ORDER = ["libtest", "nextest", "floor-nonet", "host-net", "floor", "tinyo", "rootless", "unshare", "bwrap"]
+ORDER = ["libtest", "nextest", "floor-nonet", "host-net", "floor", "floor-userns", "tinyo", "rootless", "unshare", "bwrap"]
 
 
 def report(results, args):
@@ -168,6 +178,7 @@ def report(results, args):
     variants = [v for v in ORDER if any(k[0] == v for k in med)]
     lines = ["# tinyo benchmark", "", f"`python3 bench/run.py --n {' '.join(map(str, args.n))} --threads {' '.join(map(str, args.threads))} --reps {args.reps}`, "
              f"{time.strftime('%Y-%m-%d')}, `{os.uname().release}`, {os.cpu_count()} CPUs. Medians of {args.reps} runs.", ""]
+    lines += targets(med, results, args)
     for n in args.n:
         for t in args.threads:
             f, ti = med.get(("floor", n, t)), med.get(("tinyo", n, t))
@@ -188,9 +199,66 @@ def report(results, args):
     print("\n".join(lines))
 
 
+def targets(med, results, args):
+    """The issue's targets, each with the figures it rests on (medians; ratios of medians)."""
+    out = ["## Targets", "",
+           "| target | where | figure | met |", "|---|---|---|---|"]
+
+    def row(target, where, figure, ok):
+        out.append(f"| {target} | {where} | {figure} | {'yes' if ok else '**no**'} |")
+
+    wall = lambda v, n, t: med[(v, n, t)][0] if (v, n, t) in med else None
+    for n in args.n:
+        if wall("tinyo", n, 1) and wall("floor", n, 1):
+            r = wall("tinyo", n, 1) / wall("floor", n, 1)
+            row("default net, 1 thread: <= 1.3x the C floor (`iso -f pmuin -m exec -F`)", f"N={n}", f"{r:.2f}x "
+                f"(floor in a user namespace, as tinyo: {wall('tinyo', n, 1) / wall('floor-userns', n, 1):.2f}x)", r <= 1.3)
+    for t in args.threads:
+        if wall("tinyo", 500, t) and wall("nextest", 500, t):
+            r = wall("tinyo", 500, t) / wall("nextest", 500, t)
+            row("500 isolated tests <= the same 500 plain tests under `cargo nextest run`", f"{t} thread(s)", f"{r:.2f}x the time", r <= 1)
+    for n in args.n:
+        for t in args.threads:
+            ti = wall("tinyo", n, t)
+            if ti and wall("bwrap", n, t):
+                r = wall("bwrap", n, t) / ti
+                row(">= 3x faster than bwrap around each test", f"N={n}, {t} thr", f"{r:.2f}x", r >= 3)
+            if ti and wall("unshare", n, t):
+                r = wall("unshare", n, t) / ti
+                row(">= 2x faster than unshare(1) around each test", f"N={n}, {t} thr", f"{r:.2f}x", r >= 2)
+    if 1 in args.threads and 2 in args.threads:
+        for n in args.n:
+            if wall("host-net", n, 1) and wall("host-net", n, 2):
+                r = wall("host-net", n, 1) / wall("host-net", n, 2)
+                paired = [a[0] / b[0] for a, b in zip(results[("host-net", n, 1)], results[("host-net", n, 2)])]
+                row("2 threads >= 1.6x 1 thread, `net = \"host\"`", f"N={n}", f"{r:.2f}x (rep by rep: "
+                    f"{', '.join(f'{p:.2f}' for p in paired)}; the C floor without netns: "
+                    f"{wall('floor-nonet', n, 1) / wall('floor-nonet', n, 2):.2f}x)", r >= 1.6)
+        for n in args.n:
+            if wall("tinyo", n, 1) and wall("tinyo", n, 2):
+                r = wall("tinyo", n, 1) / wall("tinyo", n, 2)
+                out.append(f"| (reported) 2 threads vs 1, default net | N={n} | {r:.2f}x "
+                           f"(the C floor with netns: {wall('floor', n, 1) / wall('floor', n, 2):.2f}x) | |")
+    ns = sorted(args.n)
+    if len(ns) > 1:
+        for v in ("tinyo", "host-net"):
+            for t in args.threads:
+                if wall(v, ns[0], t) and wall(v, ns[-1], t):
+                    r = wall(v, ns[-1], t) / wall(v, ns[0], t)
+                    row("per-test wall flat from N=100 to N=2000 (no growth)", f"{v}, {t} thr",
+                        " -> ".join(f"{wall(v, n, t):.3f}" for n in ns) + f" ms ({r:.2f}x)", r <= 1.1)
+        for t in args.threads:
+            rss = [med[("tinyo", n, t)][2] / 1024 for n in ns if ("tinyo", n, t) in med]
+            if len(rss) == len(ns):
+                row("harness peak RSS independent of N", f"tinyo, {t} thr",
+                    " -> ".join(f"{r:.1f}" for r in rss) + " MiB", rss[-1] <= rss[0] * 1.25)
+    out.append("")
+    return out
+
+
 def svg(med, variants, args):
     groups = [(n, t) for n in args.n for t in args.threads]
-    colors = {"libtest": "#bbbbbb", "nextest": "#888888", "floor-nonet": "#9ecae1", "host-net": "#3182bd", "floor": "#a1d99b",
+    colors = {"libtest": "#bbbbbb", "nextest": "#888888", "floor-nonet": "#9ecae1", "host-net": "#3182bd", "floor": "#a1d99b", "floor-userns": "#c7e9c0",
               "tinyo": "#31a354", "rootless": "#74c476", "unshare": "#fdae6b", "bwrap": "#e6550d"}
     top = max(m[0] for m in med.values())
     width, height, left, bottom = 120 + len(groups) * (len(variants) * 14 + 30), 420, 60, 360

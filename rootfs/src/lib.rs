@@ -614,14 +614,19 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
         }
     }
 
-    // 5. A private, writable /tmp.
+    // 5. A private, writable /tmp: a directory of the root's own tmpfs (fresh, private,
+    //    nosuid and nodev already; a mount of its own would cost a superblock per
+    //    container), or a tmpfs of its own where the root will be read-only or is an image
+    //    (which may bring a /tmp with contents).
     steps.push(mkdir(p("/tmp"), 0o1777));
-    steps.push(Step::Mount {
-        fstype: FsType::Tmpfs,
-        target: p("/tmp"),
-        flags: MountFlags::NOSUID | MountFlags::NODEV,
-        data: "mode=1777".into(),
-    });
+    if config.readonly_root || in_image {
+        steps.push(Step::Mount {
+            fstype: FsType::Tmpfs,
+            target: p("/tmp"),
+            flags: MountFlags::NOSUID | MountFlags::NODEV,
+            data: "mode=1777".into(),
+        });
+    }
 
     // 6. The crate directory, read-only at its own path (unless a system bind already shows it).
     let mut workdir = p("/");

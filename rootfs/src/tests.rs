@@ -157,7 +157,6 @@ fn default_plan_on_a_merged_usr_host() {
         },
         Step::RemoveDir { path: p("/.tinyo") },
         mkdir("/tmp", 0o1777),
-        mount(FsType::Tmpfs, "/tmp", NS | ND, "mode=1777"),
         mkdir("/work", 0o755),
         mkdir("/work/app", 0o755),
         ro_bind("/.oldroot/work/app", "/work/app", true),
@@ -205,11 +204,22 @@ fn split_usr_host_binds_each_directory() {
 }
 
 #[test]
+fn tmp_is_a_directory_of_a_writable_root_and_a_tmpfs_of_its_own_otherwise() {
+    let tmpfs = mount(FsType::Tmpfs, "/tmp", NS | ND, "mode=1777");
+    let steps = plan(&RootfsConfig::new("t"), &debian());
+    assert!(steps.contains(&mkdir("/tmp", 0o1777)));
+    assert!(!steps.contains(&tmpfs), "{steps:#?}");
+    let mut config = RootfsConfig::new("t");
+    config.readonly_root = true;
+    assert!(plan(&config, &debian()).contains(&tmpfs));
+}
+
+#[test]
 fn crate_dir_under_tmp_is_bound_after_the_private_tmp() {
-    let steps = plan(
-        &RootfsConfig::new("t").with_crate_dir("/tmp/fixture"),
-        &debian(),
-    );
+    let mut config = RootfsConfig::new("t").with_crate_dir("/tmp/fixture");
+    // A read-only root: /tmp is a tmpfs of its own, which must not hide the crate's bind.
+    config.readonly_root = true;
+    let steps = plan(&config, &debian());
     let tmp_mount = steps
         .iter()
         .position(|s| *s == mount(FsType::Tmpfs, "/tmp", NS | ND, "mode=1777"));

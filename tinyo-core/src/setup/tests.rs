@@ -127,7 +127,6 @@ fn whole_sequence_in_order() {
             mode: 0o644,
         },
         mkdir("/tmp", 0o1777),
-        fresh("tmpfs", "/tmp", ns | nd, Some("mode=1777")),
         mkdir("/w", 0o755),
         bind("/.oldroot/w", "/w", true),
         ro("/w", true),
