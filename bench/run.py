@@ -10,7 +10,8 @@ Variants (per test: wall time, machine CPU; medians of the reps):
   host-net   tinyo isolated, net = "host" (no network namespace)
   tinyo      tinyo isolated, default (own network namespace, lo up)
   rootless   tinyo isolated, default, run as nobody
-  bwrap      each test wrapped in `bwrap --unshare-all ...` (where bwrap is installed)
+  bwrap      each test wrapped in `bwrap --unshare-all ...` (bubblewrap is installed with
+             apt-get if missing; left out, with a note, where it cannot be)
   unshare    each test wrapped in `unshare --pid --fork --mount --uts --net --ipc --mount-proc`
   floor      the C floor of ../shared/reference/floor, built here: iso -f pmuin -m exec -F
              (pid, mount, uts, ipc and net namespaces, full root filesystem, exec by fd), as
@@ -84,6 +85,20 @@ def build():
     return bins
 
 
+def install_bwrap():
+    """bubblewrap, one of the peers compared, from the distribution (Debian/Ubuntu); the run
+    goes on without it where it cannot be installed."""
+    if not shutil.which("apt-get"):
+        print("bwrap is not installed and there is no apt-get: the bwrap variant is left out", file=sys.stderr)
+        return None
+    print("installing bubblewrap (apt-get) for the bwrap variant", file=sys.stderr)
+    ok = subprocess.run(["apt-get", "update", "-qq"], capture_output=True).returncode == 0 and \
+        subprocess.run(["apt-get", "install", "-y", "-qq", "bubblewrap"], capture_output=True).returncode == 0
+    if not ok:
+        print("apt-get could not install bubblewrap: the bwrap variant is left out", file=sys.stderr)
+    return shutil.which("bwrap")
+
+
 def build_floor(tmp):
     dst = os.path.join(tmp, "floor")
     shutil.copytree(FLOOR_SRC, dst)
@@ -127,7 +142,7 @@ def main():
     iso, hostnet, plain = bins["empty_isolated"], bins["empty_isolated_hostnet"], bins["empty_plain"]
     tmp = tempfile.mkdtemp(prefix="tinyo-bench-")
     floor = build_floor(tmp)
-    bwrap = shutil.which("bwrap")
+    bwrap = shutil.which("bwrap") or install_bwrap()
     bench_dir = os.path.join(ROOT, "bench")
     all_names = subprocess.run([plain, "--list", "--format", "terse"], capture_output=True, text=True, check=True).stdout
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]

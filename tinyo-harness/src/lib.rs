@@ -568,7 +568,7 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
         .any(poolable)
         .then_some(warm_entry as tinyo_core::zygote::WarmEntry);
     let zygotes: Result<Vec<Zygote>, String> = (0..if args.list { 1 } else { threads })
-        .map(|_| Zygote::start(container_entry, warm, stage_shared_root).map_err(|e| e.to_string()))
+        .map(|_| Zygote::start(container_entry, warm, prepare_zygote).map_err(|e| e.to_string()))
         .collect();
     let next_zygote = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let default_timeout = match timeout_flag.map_or_else(default_timeout, Ok) {
@@ -713,11 +713,50 @@ fn print_successes(outputs: &[(String, CappedOutput)]) {
     let _ = out.write_all(text.as_bytes());
 }
 
-/// PID 1 of each container: build the spec for test `id` and run it.
+/// The specs of the containers most tests get (a [`poolable`] one without limits), by
+/// network: built once in each fork server, so that PID 1 only reads one (building a plan
+/// allocates, and every heap page PID 1 writes is a page the kernel must copy for it).
+static COMMON_SPECS: OnceLock<[Spec; 3]> = OnceLock::new();
+
+fn net_index(net: NetMode) -> Option<usize> {
+    match net {
+        NetMode::Loopback => Some(0),
+        NetMode::None => Some(1),
+        NetMode::Host => Some(2),
+        _ => None,
+    }
+}
+
+/// What each fork server does before serving: stage the shared root, then build the
+/// common specs from it.
+fn prepare_zygote(proof: &SingleThreaded) {
+    stage_shared_root(proof);
+    if let Some(context) = CONTEXT.get() {
+        let spec = |net| spec_for(context, DEFAULT_HOSTNAME, net, None);
+        let _ = COMMON_SPECS.set([
+            spec(NetMode::Loopback),
+            spec(NetMode::None),
+            spec(NetMode::Host),
+        ]);
+    }
+}
+
+/// The prebuilt spec for `record`, where it is a common one.
+fn common_spec(record: &TestRecord) -> Option<&'static Spec> {
+    let common = poolable_fs(record) && record.memory.is_none() && record.pids.is_none();
+    let specs = COMMON_SPECS.get().filter(|_| common)?;
+    specs.get(net_index(record.net)?)
+}
+
+/// PID 1 of each container: build the spec for test `id` (or take the prebuilt one) and run
+/// it.
 pub(crate) fn container_entry(proof: SingleThreaded, id: u32, io: ChildIo) -> ! {
     let (Some(record), Some(context)) = (TESTS.get(id as usize), CONTEXT.get()) else {
         real::exit_now(70);
     };
+    if let Some(spec) = common_spec(record) {
+        tinyo_core::init::run(proof, spec, io, &body_of(record))
+    }
     let mut spec = spec_for(
         context,
         record.hostname.unwrap_or(DEFAULT_HOSTNAME),
@@ -731,8 +770,13 @@ pub(crate) fn container_entry(proof: SingleThreaded, id: u32, io: ChildIo) -> ! 
 /// Whether a warm container (set up ahead, see [`warm_entry`]) can serve this test: it has
 /// the default hostname and network.
 pub(crate) fn poolable(record: &TestRecord) -> bool {
+    record.net == NetMode::Loopback && poolable_fs(record)
+}
+
+/// Whether this test's container has the default hostname and filesystem (whatever its
+/// network).
+fn poolable_fs(record: &TestRecord) -> bool {
     record.hostname.is_none()
-        && record.net == NetMode::Loopback
         && record.binds.is_empty()
         && record.tmpfs.is_empty()
         && record.files.is_empty()
@@ -746,8 +790,19 @@ fn warm_entry(proof: SingleThreaded, io: tinyo_core::init::WarmIo) -> ! {
     let Some(context) = CONTEXT.get() else {
         real::exit_now(70)
     };
-    let spec = spec_for(context, DEFAULT_HOSTNAME, NetMode::Loopback, None);
-    tinyo_core::init::run_warm(proof, &spec, io, &|id| {
+    let built;
+    let prebuilt = COMMON_SPECS
+        .get()
+        .zip(net_index(NetMode::Loopback))
+        .and_then(|(specs, i)| specs.get(i));
+    let spec = match prebuilt {
+        Some(spec) => spec,
+        None => {
+            built = spec_for(context, DEFAULT_HOSTNAME, NetMode::Loopback, None);
+            &built
+        }
+    };
+    tinyo_core::init::run_warm(proof, spec, io, &|id| {
         let record = TESTS.get(id as usize)?;
         let body: Box<dyn Fn() -> Result<(), String>> = Box::new(body_of(record));
         Some((Limits::new(record.memory, record.pids), body))
@@ -906,6 +961,28 @@ mod tests {
         });
         assert_ne!(a, b, "two threads share a fork server");
         assert_eq!(next.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_common_test_gets_the_spec_it_would_have_built() {
+        let context = Context::probe("/work/crate");
+        let mut r = record("isolated");
+        for net in [NetMode::Loopback, NetMode::None, NetMode::Host] {
+            r.net = net;
+            let mut built = spec_for(&context, DEFAULT_HOSTNAME, net, Some(&r));
+            built.limits = Limits::new(r.memory, r.pids);
+            assert_eq!(spec_for(&context, DEFAULT_HOSTNAME, net, None), built);
+            assert!(poolable_fs(&r));
+        }
+        // Anything a common spec does not hold makes the test build its own.
+        r.hostname = Some("db");
+        assert!(!poolable_fs(&r));
+        let mut r = record("isolated");
+        r.tmpfs = &["/var/cache"];
+        assert!(!poolable_fs(&r));
+        let mut r = record("isolated");
+        r.readonly_root = true;
+        assert!(!poolable_fs(&r));
     }
 
     #[test]
