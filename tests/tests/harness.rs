@@ -26,6 +26,33 @@ fn one(name: &str) -> (Output, String) {
     fixture(&["--exact", name])
 }
 
+/// With as many test threads as CPUs, each fork server keeps to one CPU (for speed), but
+/// a test body gets every CPU the harness has, as under plain `cargo test`.
+#[test]
+fn a_body_may_use_every_cpu_of_the_harness() {
+    let mine = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
+    if !(mine.is_set(0).unwrap() && mine.is_set(1).unwrap()) {
+        eprintln!("skipped: this check needs CPUs 0 and 1, and this process may not use both");
+        return;
+    }
+    let out = Command::new("taskset")
+        .args([
+            "-c",
+            "0,1",
+            FIXTURE,
+            "--exact",
+            "passes",
+            "--test-threads",
+            "2",
+        ])
+        .arg("--nocapture")
+        .output()
+        .expect("taskset (util-linux) is installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("body cpus: 0-1\n"), "{text}");
+}
+
 #[test]
 fn a_passing_test_passes_and_its_output_is_captured() {
     let (out, text) = one("passes");

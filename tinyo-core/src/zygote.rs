@@ -128,11 +128,14 @@ pub struct Zygote {
 impl Zygote {
     /// Fork the zygote. Must be called while the process has one thread (at the top of `main`).
     /// `prepare` runs first in the zygote (single-threaded), e.g. to stage bind sources in
-    /// its own mount namespace, which every container then starts from.
+    /// its own mount namespace, which every container then starts from. With `cpu`, the
+    /// zygote and its containers run on that CPU only, the test bodies excepted (see
+    /// [`crate::init::set_body_cpus`]).
     pub fn start(
         entry: Entry,
         warm: Option<WarmEntry>,
         prepare: fn(&SingleThreaded),
+        cpu: Option<usize>,
     ) -> Result<Self, ZygoteError> {
         let proof = SingleThreaded::check().ok_or(ZygoteError::Threaded)?;
         let harness = nix::unistd::getpid();
@@ -146,6 +149,10 @@ impl Zygote {
         })? {
             Forked::Child(proof) => {
                 drop(ours);
+                if let Some(cpu) = cpu {
+                    crate::init::set_body_cpus(real::allowed_cpus());
+                    let _ = real::set_affinity(&[cpu]);
+                }
                 serve(proof, theirs, harness, entry, warm, prepare)
             }
             Forked::Parent(pid) => Ok(Self {

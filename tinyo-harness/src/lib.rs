@@ -557,19 +557,24 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
     let args = Arguments::from_iter(argv);
     // Before anything can start a thread: zygotes must be forked from a single thread. One
     // per test thread (up to 4), so that making containers is not serialised in one of them.
-    let threads = args
+    let test_threads = args
         .test_threads
         .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
-        .unwrap_or(1)
-        .clamp(1, 4);
+        .unwrap_or(1);
+    let threads = test_threads.clamp(1, 4);
+    let pins = cpu_pins(test_threads, threads, &real::allowed_cpus());
     // Warm containers only where some test can use one.
     let warm = TESTS
         .iter()
         .any(poolable)
         .then_some(warm_entry as tinyo_core::zygote::WarmEntry);
     let zygotes: Result<Vec<Zygote>, String> = (0..if args.list { 1 } else { threads })
-        .map(|_| Zygote::start(container_entry, warm, prepare_zygote).map_err(|e| e.to_string()))
+        .map(|i| {
+            let cpu = pins.as_ref().map(|p| p[i % p.len()]);
+            Zygote::start(container_entry, warm, prepare_zygote, cpu).map_err(|e| e.to_string())
+        })
         .collect();
+    let pins = Arc::new(pins);
     let next_zygote = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let default_timeout = match timeout_flag.map_or_else(default_timeout, Ok) {
         Ok(d) => d,
@@ -596,13 +601,19 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
         .map(|(id, record)| {
             let zygotes = zygotes.clone();
             let next_zygote = next_zygote.clone();
+            let pins = pins.clone();
             let (nocapture, show_output) = (args.nocapture, args.show_output);
             let passed_output = passed_output.clone();
             let timeout = record.timeout_ms.map_or(default_timeout, Duration::from_millis);
             let skip = skip_unavailable;
             Trial::ignorable_test(record.test_name(), move || {
                 let all = zygotes.as_ref().as_ref().map_err(|e| Failed::from(format!("tinyo could not start its fork server: {e}")))?;
-                let z = &all[zygote_of_this_thread(&next_zygote) % all.len()];
+                let z = &all[zygote_of_this_thread(&next_zygote, &|n| {
+                    // The thread joins its fork server's CPU (see `cpu_pins`).
+                    if let Some(pins) = pins.as_ref() {
+                        let _ = real::set_affinity(&[pins[n % all.len() % pins.len()]]);
+                    }
+                }) % all.len()];
                 if let Some(context) = CONTEXT.get() {
                     context.check_binds(record).map_err(Failed::from)?;
                 }
@@ -658,10 +669,21 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
     conclusion.exit()
 }
 
+/// Which CPU each fork server (and the test thread using it) keeps to, if any: only when
+/// every CPU the harness may use will be busy (at least as many test threads as CPUs, each
+/// with a fork server of its own). Then a test's chain of processes (thread, fork server,
+/// PID 1) stays on one CPU: no wake-up crosses CPUs (each crossing is an interrupt, dear in
+/// a VM) and no process migrates. The test bodies get every CPU back. With fewer threads
+/// the other CPUs do useful work (warm containers, namespace teardown): no pinning.
+fn cpu_pins(test_threads: usize, zygotes: usize, cpus: &[usize]) -> Option<Vec<usize>> {
+    (cpus.len() > 1 && test_threads >= cpus.len() && zygotes == test_threads).then(|| cpus.to_vec())
+}
+
 /// The fork server of the calling test thread: each thread takes the next one the first
-/// time it runs a test and keeps it, so that threads never queue at the same fork server
-/// while another idles (one per thread while there are as many as threads).
-fn zygote_of_this_thread(next: &std::sync::atomic::AtomicUsize) -> usize {
+/// time it runs a test (calling `first` with it) and keeps it, so that threads never queue
+/// at the same fork server while another idles (one per thread while there are as many
+/// as threads).
+fn zygote_of_this_thread(next: &std::sync::atomic::AtomicUsize, first: &dyn Fn(usize)) -> usize {
     thread_local! {
         static MINE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
     }
@@ -670,6 +692,7 @@ fn zygote_of_this_thread(next: &std::sync::atomic::AtomicUsize) -> usize {
         None => {
             let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             mine.set(Some(n));
+            first(n);
             n
         }
     })
@@ -950,9 +973,12 @@ mod tests {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let (a, b) = std::thread::scope(|s| {
             let one = || {
-                let first = zygote_of_this_thread(&next);
+                let calls = std::cell::Cell::new(0);
+                let count = |_| calls.set(calls.get() + 1);
+                let first = zygote_of_this_thread(&next, &count);
                 // Later tests of the same thread go to the same fork server.
-                assert!((0..10).all(|_| zygote_of_this_thread(&next) == first));
+                assert!((0..10).all(|_| zygote_of_this_thread(&next, &count) == first));
+                assert_eq!(calls.get(), 1, "the first time only");
                 first
             };
             let a = s.spawn(one);
@@ -983,6 +1009,20 @@ mod tests {
         let mut r = record("isolated");
         r.readonly_root = true;
         assert!(!poolable_fs(&r));
+    }
+
+    #[test]
+    fn pinned_only_when_every_cpu_has_a_thread_of_its_own() {
+        assert_eq!(cpu_pins(2, 2, &[0, 1]), Some(vec![0, 1]));
+        assert_eq!(cpu_pins(4, 4, &[2, 3]), Some(vec![2, 3]));
+        assert_eq!(
+            cpu_pins(1, 1, &[0, 1]),
+            None,
+            "one thread: the other CPU helps"
+        );
+        assert_eq!(cpu_pins(8, 4, &[0, 1]), None, "threads share fork servers");
+        assert_eq!(cpu_pins(2, 2, &[5]), None, "one CPU: nothing to choose");
+        assert_eq!(cpu_pins(2, 2, &[]), None);
     }
 
     #[test]

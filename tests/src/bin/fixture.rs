@@ -11,6 +11,13 @@ use tinyo_tests::guard;
 fn passes() {
     guard();
     println!("output of a passing test");
+    // Which CPUs the body may use (tests/harness.rs checks it has the harness's).
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let cpus = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap();
+    println!("body cpus: {}", cpus.trim());
 }
 
 #[isolated]

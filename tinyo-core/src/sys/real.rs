@@ -521,6 +521,27 @@ pub fn make_userns_fd(
     }
 }
 
+/// The CPUs this thread may run on (`sched_getaffinity`), in order; empty if unknown.
+pub fn allowed_cpus() -> Vec<usize> {
+    nix::sched::sched_getaffinity(Pid::from_raw(0)).map_or_else(
+        |_| Vec::new(),
+        |set| {
+            (0..nix::sched::CpuSet::count())
+                .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
+                .collect()
+        },
+    )
+}
+
+/// `sched_setaffinity` of the calling thread (and what it forks or clones next) to `cpus`.
+pub fn set_affinity(cpus: &[usize]) -> Result<(), Errno> {
+    let mut set = nix::sched::CpuSet::new();
+    for &cpu in cpus {
+        set.set(cpu)?;
+    }
+    nix::sched::sched_setaffinity(Pid::from_raw(0), &set)
+}
+
 /// `setns(fd, CLONE_NEWUSER)`: enter the user namespace `fd` (with every capability in
 /// it, and ids that stay the host's until changed). The kernel allows it only to a
 /// single-threaded process.
