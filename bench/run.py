@@ -99,9 +99,9 @@ def install_bwrap():
     return shutil.which("bwrap")
 
 
-def build_floor(tmp):
+def build_floor(src, tmp):
     dst = os.path.join(tmp, "floor")
-    shutil.copytree(FLOOR_SRC, dst)
+    shutil.copytree(src, dst)
     for root, dirs, files in os.walk(dst):
         for name in dirs + files:
             os.chmod(os.path.join(root, name), 0o755)
@@ -134,6 +134,7 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest"))
+    ap.add_argument("--floor-src", default=FLOOR_SRC, help="the C floor's sources (default: ../shared/reference/floor)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run the benchmark as root (it also runs tinyo as nobody, and the floor needs root)")
@@ -141,7 +142,9 @@ def main():
     bins = build()
     iso, hostnet, plain = bins["empty_isolated"], bins["empty_isolated_hostnet"], bins["empty_plain"]
     tmp = tempfile.mkdtemp(prefix="tinyo-bench-")
-    floor = build_floor(tmp)
+    floor = build_floor(args.floor_src, tmp) if os.path.isdir(args.floor_src) else None
+    if floor is None:
+        print(f"the C floor's sources are not at {args.floor_src} (--floor-src): the floor variants are left out", file=sys.stderr)
     bwrap = shutil.which("bwrap") or install_bwrap()
     bench_dir = os.path.join(ROOT, "bench")
     all_names = subprocess.run([plain, "--list", "--format", "terse"], capture_output=True, text=True, check=True).stdout
@@ -166,10 +169,11 @@ def main():
                 "tinyo": lambda: measure([iso, f"n{n}::", "-q", "--test-threads", str(t)], n, cwd=bench_dir),
                 "rootless": lambda: measure(nobody + [iso, f"n{n}::", "-q", "--test-threads", str(t)], n, cwd=bench_dir),
                 "unshare": lambda: measure(wrapped(unshare_args, plain, names, t, tmp), n),
-                "floor": lambda: floor_per_test(floor, "pmuin", n, t),
-                "floor-userns": lambda: floor_per_test(floor, "pmuinU", n, t),
-                "floor-nonet": lambda: floor_per_test(floor, "pmui", n, t),
             }
+            if floor:
+                v["floor"] = lambda: floor_per_test(floor, "pmuin", n, t)
+                v["floor-userns"] = lambda: floor_per_test(floor, "pmuinU", n, t)
+                v["floor-nonet"] = lambda: floor_per_test(floor, "pmui", n, t)
             if bwrap_args:
                 v["bwrap"] = lambda: measure(wrapped(bwrap_args, plain, names, t, tmp), n)
             return v
@@ -204,7 +208,8 @@ def report(results, args):
                 m = med.get((v, n, t))
                 if not m:
                     continue
-                lines.append(f"| {v} | {m[0]:.3f} | {m[1]:.3f} | {m[2] / 1024:.1f} | {m[0] / f[0]:.2f}x | {m[0] / ti[0]:.2f}x |")
+                vs_floor = f"{m[0] / f[0]:.2f}x" if f else "n/a"
+                lines.append(f"| {v} | {m[0]:.3f} | {m[1]:.3f} | {m[2] / 1024:.1f} | {vs_floor} | {m[0] / ti[0]:.2f}x |")
             lines.append("")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out + ".md", "w") as fh:
@@ -223,11 +228,15 @@ def targets(med, results, args):
         out.append(f"| {target} | {where} | {figure} | {'yes' if ok else '**no**'} |")
 
     wall = lambda v, n, t: med[(v, n, t)][0] if (v, n, t) in med else None
+
+    def ratio(a, b):
+        return f"{a / b:.2f}x" if a and b else "n/a"
+
     for n in args.n:
         if wall("tinyo", n, 1) and wall("floor", n, 1):
             r = wall("tinyo", n, 1) / wall("floor", n, 1)
             row("default net, 1 thread: <= 1.3x the C floor (`iso -f pmuin -m exec -F`)", f"N={n}", f"{r:.2f}x "
-                f"(floor in a user namespace, as tinyo: {wall('tinyo', n, 1) / wall('floor-userns', n, 1):.2f}x)", r <= 1.3)
+                f"(floor in a user namespace, as tinyo: {ratio(wall('tinyo', n, 1), wall('floor-userns', n, 1))})", r <= 1.3)
     for t in args.threads:
         if wall("tinyo", 500, t) and wall("nextest", 500, t):
             r = wall("tinyo", 500, t) / wall("nextest", 500, t)
@@ -248,12 +257,12 @@ def targets(med, results, args):
                 paired = [a[0] / b[0] for a, b in zip(results[("host-net", n, 1)], results[("host-net", n, 2)])]
                 row("2 threads >= 1.6x 1 thread, `net = \"host\"`", f"N={n}", f"{r:.2f}x (rep by rep: "
                     f"{', '.join(f'{p:.2f}' for p in paired)}; the C floor without netns: "
-                    f"{wall('floor-nonet', n, 1) / wall('floor-nonet', n, 2):.2f}x)", r >= 1.6)
+                    f"{ratio(wall('floor-nonet', n, 1), wall('floor-nonet', n, 2))})", r >= 1.6)
         for n in args.n:
             if wall("tinyo", n, 1) and wall("tinyo", n, 2):
                 r = wall("tinyo", n, 1) / wall("tinyo", n, 2)
                 out.append(f"| (reported) 2 threads vs 1, default net | N={n} | {r:.2f}x "
-                           f"(the C floor with netns: {wall('floor', n, 1) / wall('floor', n, 2):.2f}x) | |")
+                           f"(the C floor with netns: {ratio(wall('floor', n, 1), wall('floor', n, 2))}) | |")
     ns = sorted(args.n)
     if len(ns) > 1:
         for v in ("tinyo", "host-net"):
