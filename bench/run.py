@@ -152,7 +152,9 @@ def main():
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
     bwrap_args = [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
                   "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin", "--ro-bind", "/etc", "/etc",
-                  "--ro-bind", plain, plain, "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"] if bwrap else None
+                  "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+                  # Last: the binary may live under /tmp (a CI clone), which the tmpfs would hide.
+                  "--ro-bind", plain, plain] if bwrap else None
     unshare_args = ["unshare", "--pid", "--fork", "--mount", "--uts", "--net", "--ipc", "--mount-proc"]
 
     results = {}  # (variant, n, threads) -> [(wall, cpu, rss)], rep by rep
