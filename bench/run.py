@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tinyo's benchmark: the same empty tests, side by side, in one run.
 
-    python3 bench/run.py                   # N = 100 500 2000, --test-threads 1 and 2, 5 reps
+    python3 bench/run.py                   # N = 100 500 2000, --test-threads 1 and 2, 7 reps
     python3 bench/run.py --n 500 --reps 5  # a quicker look
 
 Variants (per test: wall time, machine CPU; medians of the reps):
@@ -26,6 +26,7 @@ rep's figures). Run as root.
 """
 
 import argparse
+import atexit
 import json
 import os
 import re
@@ -133,7 +134,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, nargs="+", default=[100, 500, 2000])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest"))
     ap.add_argument("--floor-src", default=FLOOR_SRC, help="the C floor's sources (default: ../shared/reference/floor)")
     args = ap.parse_args()
@@ -143,6 +144,7 @@ def main():
     bins = build()
     iso, hostnet, plain = bins["empty_isolated"], bins["empty_isolated_hostnet"], bins["empty_plain"]
     tmp = tempfile.mkdtemp(prefix="tinyo-bench-")
+    atexit.register(shutil.rmtree, tmp, True)  # also when a variant fails (sys.exit)
     floor = build_floor(args.floor_src, tmp) if os.path.isdir(args.floor_src) else None
     if floor is None:
         print(f"the C floor's sources are not at {args.floor_src} (--floor-src): the floor variants are left out", file=sys.stderr)
@@ -193,7 +195,6 @@ def main():
                         continue
                     results.setdefault((name, n, t), []).append(run())
                     print(f"n={n} threads={t} rep={rep + 1} {name}: {results[(name, n, t)][-1][0]:.3f} ms/test", file=sys.stderr)
-    shutil.rmtree(tmp, ignore_errors=True)
     report(results, args)
 
 
