@@ -79,6 +79,37 @@ fn pid_1_memory_is_out_of_reach_with_a_user_namespace_of_its_own() {
     still_inside();
 }
 
+/// What a user namespace holds (its `/proc/sys/user` limits here; also its `binfmt_misc`
+/// handlers, its keyrings) does not carry over from one test to the next: each container has
+/// a user namespace of its own. Three tests each find the limit untouched and then set it to
+/// 0: were a user namespace shared by the containers of one fork server (there are at most
+/// as many as test threads), two of them would share one and the later would fail.
+fn user_namespace_limits_are_the_tests_own() {
+    let path = "/proc/sys/user/max_pid_namespaces";
+    let before = std::fs::read_to_string(path).unwrap();
+    assert_ne!(before.trim(), "0", "a limit set by another test");
+    std::fs::write(path, "0").unwrap();
+    assert_eq!(std::fs::read_to_string(path).unwrap().trim(), "0");
+}
+
+#[isolated]
+fn user_namespace_limits_are_the_tests_own_1() {
+    guard();
+    user_namespace_limits_are_the_tests_own();
+}
+
+#[isolated]
+fn user_namespace_limits_are_the_tests_own_2() {
+    guard();
+    user_namespace_limits_are_the_tests_own();
+}
+
+#[isolated]
+fn user_namespace_limits_are_the_tests_own_3() {
+    guard();
+    user_namespace_limits_are_the_tests_own();
+}
+
 #[isolated]
 fn no_old_root_is_left_mounted() {
     guard();

@@ -1,4 +1,4 @@
-//! The user namespace every container is in, and whom its root is on the host.
+//! The user namespace every container gets, and whom its root is on the host.
 //!
 //! A container's root must be able to mount, set the hostname and bind low ports inside,
 //! and must be nobody outside: it must not write `/proc/sysrq-trigger` or a global sysctl,
@@ -12,11 +12,6 @@
 //!
 //! Either way host root is never mapped, so no inode owned by host root is writable from
 //! inside, whatever the capabilities there.
-//!
-//! The fork server makes that namespace once and enters it (see `crate::zygote`), so that
-//! a container costs no id-map writes and no handshake; a container that needs its own
-//! (a `pids` limit: `RLIMIT_NPROC` counts per user namespace) gets one nested in it, mapped
-//! with [`IdMaps::inside`].
 
 /// The first host uid and gid of a container's ids when tinyo runs as root.
 pub const CONTAINER_ID_BASE: u32 = 1_000_000_000;
@@ -33,8 +28,6 @@ pub struct IdMaps {
     pub gid_map: String,
     /// Write `deny` to `setgroups` first (required for an unprivileged `gid_map`).
     pub deny_setgroups: bool,
-    /// How many ids the maps map (from 0).
-    pub count: u32,
 }
 
 impl IdMaps {
@@ -47,27 +40,13 @@ impl IdMaps {
                 uid_map: format!("0 {CONTAINER_ID_BASE} {CONTAINER_ID_COUNT}\n"),
                 gid_map: format!("0 {CONTAINER_ID_BASE} {CONTAINER_ID_COUNT}\n"),
                 deny_setgroups: false,
-                count: CONTAINER_ID_COUNT,
             }
         } else {
             Self {
                 uid_map: format!("0 {euid} 1\n"),
                 gid_map: format!("0 {egid} 1\n"),
                 deny_setgroups: true,
-                count: 1,
             }
-        }
-    }
-
-    /// The maps of a user namespace nested in one made with `self`, written from inside
-    /// that one: the same ids, as the identity (`setgroups` stays denied where it was).
-    pub fn inside(&self) -> Self {
-        let identity = format!("0 0 {}\n", self.count);
-        Self {
-            uid_map: identity.clone(),
-            gid_map: identity,
-            deny_setgroups: self.deny_setgroups,
-            count: self.count,
         }
     }
 }
@@ -94,28 +73,6 @@ mod tests {
         assert_eq!(
             (m.uid_map.as_str(), m.gid_map.as_str(), m.deny_setgroups),
             ("0 1000 1\n", "0 100 1\n", true)
-        );
-    }
-
-    #[test]
-    fn a_nested_namespace_maps_the_same_ids_as_the_identity() {
-        let root = IdMaps::for_caller(0, 0, true).inside();
-        assert_eq!(
-            (
-                root.uid_map.as_str(),
-                root.gid_map.as_str(),
-                root.deny_setgroups
-            ),
-            ("0 0 65536\n", "0 0 65536\n", false)
-        );
-        let user = IdMaps::for_caller(1000, 100, true).inside();
-        assert_eq!(
-            (
-                user.uid_map.as_str(),
-                user.gid_map.as_str(),
-                user.deny_setgroups
-            ),
-            ("0 0 1\n", "0 0 1\n", true)
         );
     }
 }

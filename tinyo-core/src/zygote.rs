@@ -6,9 +6,6 @@
 //! makes the *harness* its parent: the harness reaps it through the pidfd the zygote sends
 //! back (`waitid(P_PIDFD)`), kills it race-free at its deadline (`pidfd_send_signal`), and
 //! its death kills it (`PR_SET_PDEATHSIG`, armed against the harness's main thread).
-//!
-//! The zygote makes one user namespace (mapped as `crate::userns` says) and enters it as
-//! its root before serving, so that its containers need no id maps of their own.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Mutex;
@@ -162,11 +159,10 @@ impl Zygote {
         }
     }
 
-    /// Start a container running request `id` in `namespaces`, with these fds. `USER` in
-    /// `namespaces` asks for a user namespace of the container's own (otherwise it shares
-    /// the zygote's; see [`clone_namespaces`]). `poolable`: the request's container is the
-    /// one warm containers are made as (the zygote's `WarmEntry` set it up), so a warm one
-    /// may serve it.
+    /// Start a container running request `id` in `namespaces` (and always a user namespace
+    /// of its own: see [`clone_namespaces`]), with these fds. `poolable`: the request's
+    /// container is the one warm containers are made as (the zygote's `WarmEntry` set it
+    /// up), so a warm one may serve it.
     pub fn spawn(
         &self,
         id: u32,
@@ -264,19 +260,13 @@ fn serve(
             real::exit_now(1)
         }
     };
-    // It may change what this process's paths mean, and needs the host's privileges.
+    // Last: it may change what this process's paths mean.
     prepare(&proof);
-    // Last: from here on this process is the containers' root, not the caller.
-    let shared = enter_shared_userns(&proof, &maps, harness);
-    let maps = if shared { maps.inside() } else { maps };
-    let warm_ns = Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
+    let warm_ns =
+        Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
     // Containers made ahead: while the harness runs a test, the next ones set themselves up.
-    let make_warm = || {
-        warm_entry.and_then(|w| {
-            let ns = clone_namespaces(warm_ns, shared);
-            clone_warm(&proof, w, ns, &devnull, &parent, &maps).ok()
-        })
-    };
+    let make_warm =
+        || warm_entry.and_then(|w| clone_warm(&proof, w, warm_ns, &devnull, &parent, &maps).ok());
     let mut warm: std::collections::VecDeque<Warm> =
         std::collections::VecDeque::with_capacity(WARM_POOL);
     let top_up = |pool: &mut std::collections::VecDeque<Warm>| {
@@ -336,7 +326,7 @@ fn serve(
                 &proof,
                 entry,
                 id,
-                clone_namespaces(namespaces, shared),
+                namespaces,
                 io,
                 &devnull,
                 &parent,
@@ -351,7 +341,7 @@ fn serve(
             .i32(reply.0)
             .i32(reply.1)
             .u8(reply.2)
-            .u32(clone_namespaces(namespaces, shared).bits())
+            .u32(clone_namespaces(namespaces).bits())
             .finish();
         let fds: Vec<BorrowedFd<'_>> = reply.3.iter().map(AsFd::as_fd).collect();
         if real::send_with_fds(sock.as_fd(), &bytes, &fds).is_err() {
@@ -366,47 +356,13 @@ fn serve(
     }
 }
 
-/// Move this zygote into a user namespace of its own, mapped with `maps`, as its root: the
-/// one its containers share unless they ask for their own. Cloning a container then writes
-/// no id maps and waits for no handshake (two `/proc` writes and a round trip between two
-/// processes fewer per test). Nothing is lost: each container still has its own PID, mount,
-/// UTS, IPC (and network) namespaces, owned by this user namespace, and no container can
-/// name another's (each sees only its own PID namespace and mounts its own `/proc`).
-///
-/// Returns false, with nothing changed, where the namespace cannot be made or entered
-/// (containers then get one each, and its failure is reported per test with the fix).
-fn enter_shared_userns(proof: &SingleThreaded, maps: &IdMaps, harness: Pid) -> bool {
-    let Ok(userns) = real::make_userns_fd(proof, maps) else {
-        return false;
-    };
-    if real::enter_userns(proof, userns.as_fd()).is_err() {
-        return false;
-    }
-    // No way back from here. Changing ids clears the parent-death signal: arm it again. It
-    // also made this process non-dumpable, which would leave its children's /proc files to
-    // host root, out of its reach: a container with a user namespace of its own could not
-    // be given its id maps. (Each container makes itself non-dumpable: see `clone_with`.)
-    if real::become_container_root(maps.deny_setgroups).is_err()
-        || nix::sys::prctl::set_dumpable(true).is_err()
-        || RealSys.set_pdeathsig(Signal::SIGKILL).is_err()
-        || nix::unistd::getppid() != harness
-    {
-        eprintln!("tinyo: fork server: take the root ids of its user namespace (setresuid/setresgid) failed; report this as a tinyo bug");
-        real::exit_now(1);
-    }
-    true
-}
-
-/// The namespaces to clone a request for `requested` into. `USER` in a request means the
-/// container needs a user namespace of its own; without it, it shares the zygote's when
-/// there is one (`shared`), and gets its own when there is none: a container is never in
-/// the host's user namespace.
-fn clone_namespaces(requested: Namespaces, shared: bool) -> Namespaces {
-    if shared {
-        requested
-    } else {
-        requested | Namespaces::USER
-    }
+/// The namespaces a container is cloned into: the ones asked for, and always a user
+/// namespace of its own. A container is never in the host's user namespace (its root would
+/// be the host's), nor in one another container has had (what a user namespace holds, such
+/// as its `binfmt_misc` handlers, its keyrings and its `/proc/sys/user` limits, would carry
+/// from one test to the next).
+fn clone_namespaces(requested: Namespaces) -> Namespaces {
+    requested | Namespaces::USER
 }
 
 /// Clone a warm container: set up ahead, waiting for a test on its control socket.
@@ -494,6 +450,7 @@ fn clone_with(
     maps: &IdMaps,
     child: impl FnOnce(SingleThreaded, OwnedFd, OwnedFd) -> Cloned,
 ) -> Cloned {
+    let namespaces = clone_namespaces(namespaces);
     let sync = if namespaces.contains(Namespaces::USER) {
         Some(real::pipe().map_err(|e| (STAGE_CLONE, e))?)
     } else {
@@ -513,9 +470,10 @@ fn clone_with(
             }
             // A container of the zygote's keeps its PID 1 out of the test's reach: a
             // non-dumpable process cannot be ptraced or have its memory read without
-            // capabilities in the host's user namespace. (A container started directly took
-            // new ids above, which did the same where it matters: from the harness; started
-            // by a test, its PID 1 stays open to that test, which reads its namespaces.)
+            // capabilities in the host's user namespace. (Taking new ids above did the same
+            // as root, but not rootless, where the ids stay the user's. A container started
+            // directly is left as it is: started by a test, its PID 1 stays open to that
+            // test, which reads its namespaces.)
             if parent_of == real::ParentOf::CallersParent
                 && nix::sys::prctl::set_dumpable(false).is_err()
             {
@@ -567,7 +525,7 @@ pub fn spawn_direct(
     };
     let me = real::pidfd_open(nix::unistd::getpid()).map_err(sys("pidfd_open"))?;
     let (euid, egid) = real::effective_ids();
-    let namespaces = clone_namespaces(namespaces, false);
+    let namespaces = clone_namespaces(namespaces);
     let (pid, pidfd) = clone_container(
         proof,
         entry,
@@ -696,18 +654,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_container_is_never_cloned_into_the_hosts_user_namespace() {
+    fn a_container_always_has_a_user_namespace_of_its_own() {
         let base = Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
-        // Without a shared user namespace every container gets its own.
-        assert_eq!(clone_namespaces(base, false), base | Namespaces::USER);
+        assert_eq!(clone_namespaces(base), base | Namespaces::USER);
         assert_eq!(
-            clone_namespaces(base | Namespaces::USER, false),
-            base | Namespaces::USER
-        );
-        // With one, only a request for its own gets one.
-        assert_eq!(clone_namespaces(base, true), base);
-        assert_eq!(
-            clone_namespaces(base | Namespaces::USER, true),
+            clone_namespaces(base | Namespaces::USER),
             base | Namespaces::USER
         );
     }

@@ -1032,19 +1032,6 @@ mod tests {
     }
 
     #[test]
-    fn only_a_pids_limit_asks_for_a_user_namespace_of_its_own() {
-        use tinyo_core::Namespaces;
-        let base = Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
-        let mut r = record("isolated");
-        assert_eq!(run::namespaces(&r), base);
-        r.memory = Some(1 << 28);
-        r.net = NetMode::Host;
-        assert_eq!(run::namespaces(&r), base);
-        r.pids = Some(16);
-        assert_eq!(run::namespaces(&r), base | Namespaces::USER);
-    }
-
-    #[test]
     fn passwd_lookups() {
         let passwd = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
         assert_eq!(passwd_lookup(passwd, "nobody"), Some((65534, 65534)));

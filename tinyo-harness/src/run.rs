@@ -49,18 +49,12 @@ impl Launcher<'_> {
     }
 }
 
-/// The namespaces a container is cloned into. It is always in a user namespace (its root is
-/// unprivileged on the host, see `tinyo_core::userns`): the zygote's, shared, unless `USER`
-/// asks for its own, which a `pids` limit needs (`RLIMIT_NPROC` counts the processes of a
-/// user namespace). The network namespace, when the test has one, PID 1 makes itself (see
-/// `tinyo_core::setup`).
-pub(crate) fn namespaces(record: &TestRecord) -> Namespaces {
-    let ns = Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
-    if record.pids.is_some() {
-        ns | Namespaces::USER
-    } else {
-        ns
-    }
+/// The namespaces a container is cloned into. Always a user namespace of its own: the
+/// container's root is unprivileged on the host (see `tinyo_core::userns`), and nothing a
+/// user namespace holds carries over to the next test. The network namespace, when the test
+/// has one, PID 1 makes itself (see `tinyo_core::setup`).
+pub(crate) fn namespaces(_record: &TestRecord) -> Namespaces {
+    Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC
 }
 
 fn ctx(what: &'static str) -> impl Fn(Errno) -> RunError {

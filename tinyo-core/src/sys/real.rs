@@ -542,13 +542,6 @@ pub fn set_affinity(cpus: &[usize]) -> Result<(), Errno> {
     nix::sched::sched_setaffinity(Pid::from_raw(0), &set)
 }
 
-/// `setns(fd, CLONE_NEWUSER)`: enter the user namespace `fd` (with every capability in
-/// it, and ids that stay the host's until changed). The kernel allows it only to a
-/// single-threaded process.
-pub fn enter_userns(_proof: &SingleThreaded, fd: BorrowedFd<'_>) -> Result<(), Errno> {
-    nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWUSER)
-}
-
 /// Open `path` (a file or a directory) with `O_PATH`: a handle usable through
 /// `/proc/self/fd/N` whatever hides the path later.
 pub fn open_path(path: &Path) -> Result<OwnedFd, Errno> {
