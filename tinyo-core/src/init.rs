@@ -33,12 +33,15 @@ static PAGE: OnceLock<SharedPage> = OnceLock::new();
 
 /// The CPUs the body may run on, where its fork server pinned itself (and so its
 /// containers) to one: the harness's own, as a test would have under plain `cargo test`.
-static BODY_CPUS: OnceLock<Vec<usize>> = OnceLock::new();
+static BODY_CPUS: Mutex<Option<Vec<usize>>> = Mutex::new(None);
 
 /// Give bodies started from now on in this process these CPUs (see [`BODY_CPUS`]).
 pub fn set_body_cpus(cpus: Vec<usize>) {
-    let _ = BODY_CPUS.set(cpus);
+    *BODY_CPUS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cpus);
 }
+
 static PAGE_LOCK: Mutex<()> = Mutex::new(());
 
 fn store(report: &BodyReport) {
@@ -191,8 +194,14 @@ fn start_body(
             // /proc/self is its own and it may ptrace its children. PID 1 stays out of its
             // reach.
             let _ = nix::sys::prctl::set_dumpable(true);
-            if let Some(cpus) = BODY_CPUS.get() {
-                let _ = real::set_affinity(cpus);
+            // Taken, not read: a container this body starts (the `Container` API) keeps
+            // whatever CPUs the body chose for itself.
+            let cpus = BODY_CPUS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(cpus) = cpus {
+                let _ = real::set_affinity(&cpus);
             }
             if let Err(errno) = real::apply_limits(&limits) {
                 store(&BodyReport::Panicked {
