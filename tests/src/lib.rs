@@ -133,3 +133,42 @@ pub fn sibling_test_binary(name: &str) -> std::path::PathBuf {
         .map(|e| e.path())
         .unwrap_or_else(|| dir.join(format!("{name}-not-built")))
 }
+
+/// What a finished process printed: its stdout, then its stderr.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A command running `program` as nobody, with no capabilities (`setpriv`, util-linux).
+pub fn as_nobody(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+    ])
+    .arg(program);
+    cmd
+}
+
+/// Run `program` with `args` and `env` (and no `RUST_BACKTRACE`, so that panic messages
+/// read the same everywhere); its exit and what it printed ([`output_text`]).
+pub fn run_with(
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Output, String) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    let text = output_text(&out);
+    (out, text)
+}

@@ -6,17 +6,11 @@
 
 use std::process::{Command, Output};
 
+use tinyo_tests::output_text;
+
 const FIXTURE: &str = env!("CARGO_BIN_EXE_tinyo-fixture");
 const SECCOMP_JAIL: &str = env!("CARGO_BIN_EXE_tinyo-seccomp-jail");
 const USERNS_JAIL: &str = env!("CARGO_BIN_EXE_tinyo-userns-jail");
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
@@ -24,7 +18,7 @@ fn is_root() -> bool {
 
 /// Two tests fail, each with the diagnosis; the diagnosis is printed once for the run.
 fn assert_diagnosed(out: &Output, cause: &str, fix: &str) {
-    let t = text(out);
+    let t = output_text(out);
     assert_eq!(out.status.code(), Some(101), "{t}");
     assert!(t.contains("0 passed; 2 failed"), "{t}");
     assert_eq!(
@@ -61,7 +55,7 @@ fn a_seccomp_filter_denying_only_clone3_falls_back_to_clone() {
         .args(["--clone3-only", FIXTURE, "--exact", "passes"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 }
 
 #[test]
@@ -128,7 +122,7 @@ fn a_masked_proc_path() {
     );
     // As root, the zygote's staged root binds /proc whole, so the mask does not get in the way.
     let out = masked("");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 }
 
 #[test]
@@ -140,7 +134,7 @@ fn skipped_tests_are_ignored_never_passed() {
             cmd.env("TINYO_UNAVAILABLE", "skip");
         }
         let out = cmd.output().unwrap();
-        let t = text(&out);
+        let t = output_text(&out);
         assert_eq!(out.status.code(), Some(0), "{t}");
         assert!(
             t.contains("test result: ok. 0 passed; 0 failed; 2 ignored"),
@@ -157,10 +151,10 @@ fn skipped_tests_are_ignored_never_passed() {
         .env("TINYO_UNAVAILABLE", "maybe")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     assert!(
-        text(&out).contains("TINYO_UNAVAILABLE: `maybe` is not a policy"),
+        output_text(&out).contains("TINYO_UNAVAILABLE: `maybe` is not a policy"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 }

@@ -4,6 +4,8 @@
 
 use std::process::Command;
 
+use tinyo_tests::output_text;
+
 const FIXTURE: &str = env!("CARGO_BIN_EXE_tinyo-fixture-fs");
 
 /// Every file under `dir` with its contents.
@@ -40,11 +42,7 @@ fn a_rw_bind_writes_through_and_a_missing_source_is_named() {
     assert_eq!(snapshot(&image), before, "the image directory changed");
     let written = std::fs::read_to_string(dir.join("written-inside"));
     std::fs::remove_dir_all(dir).unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert_eq!(written.unwrap(), "from the container", "{text}");
     assert_eq!(out.status.code(), Some(101), "{text}");
     assert!(text.contains("2 passed; 2 failed"), "{text}");

@@ -4,22 +4,12 @@
 use std::process::{Command, Output};
 
 use std::time::{Duration, Instant};
-use tinyo_tests::sibling_test_binary;
+use tinyo_tests::{as_nobody, output_text, run_with, sibling_test_binary};
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_tinyo-fixture");
 
 fn fixture(args: &[&str]) -> (Output, String) {
-    let out = Command::new(FIXTURE)
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run the fixture");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out, text)
+    run_with(FIXTURE, args, &[])
 }
 
 fn one(name: &str) -> (Output, String) {
@@ -218,11 +208,7 @@ fn a_namespace_limit_fails_each_test_precisely() {
         ])
         .output()
         .expect("unshare (util-linux) is installed");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert_eq!(out.status.code(), Some(101), "{text}");
     assert!(text.contains("test passes ... FAILED"), "{text}");
     assert!(text.contains("clone3(PID|MOUNT|UTS|IPC|USER): ENOSPC (No space left on device); fix: a namespace limit is reached"), "{text}");
@@ -239,23 +225,11 @@ fn unprivileged_users_get_the_same_containers() {
         );
         return;
     }
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            FIXTURE,
-            "--exact",
-            "passes",
-        ])
+    let out = as_nobody(FIXTURE)
+        .args(["--exact", "passes"])
         .output()
         .expect("setpriv (util-linux) is installed");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("1 passed; 0 failed"), "{text}");
 }
@@ -272,22 +246,11 @@ fn the_end_to_end_and_escape_suites_pass_unprivileged() {
     }
     for suite in ["isolated", "escapes", "filesystems"] {
         let bin = sibling_test_binary(suite);
-        let out = Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--inh-caps=-all",
-            ])
-            .arg(&bin)
+        let out = as_nobody(&bin)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = output_text(&out);
         assert_eq!(out.status.code(), Some(0), "{suite} as nobody:\n{text}");
         assert!(
             text.contains("0 failed; 0 ignored") && !text.contains(" 0 passed"),
@@ -320,11 +283,7 @@ fn crate_dirs_under_private_directories_and_tmp_are_reachable() {
         .output()
         .unwrap();
     std::fs::remove_dir_all(&private).unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
 }
 
@@ -337,22 +296,11 @@ fn rootless_user_switching_fails_with_the_reason() {
         );
         return;
     }
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(sibling_test_binary("users"))
+    let out = as_nobody(sibling_test_binary("users"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert_eq!(out.status.code(), Some(101), "{text}");
     assert!(text.contains("0 passed; 2 failed"), "{text}");
     assert!(

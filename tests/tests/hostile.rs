@@ -7,23 +7,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use tinyo_tests::{container_processes, processes_running, wait_for};
+use tinyo_tests::{container_processes, processes_running, run_with, wait_for};
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_tinyo-fixture");
 
 fn fixture(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
-    let out = Command::new(FIXTURE)
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out, text)
+    run_with(FIXTURE, args, env)
 }
 
 /// No process of a container of `harness` remains (the fixture's own processes are told
