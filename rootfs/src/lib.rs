@@ -545,19 +545,7 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
         ),
         ("hosts", hosts, facts.etc_hosts),
     ];
-    if in_image {
-        steps.push(Step::MkdirAll {
-            path: p("/etc"),
-            mode: 0o755,
-        });
-        for (name, contents, _) in &generated {
-            steps.push(Step::WriteFile {
-                path: Path::new("/etc").join(name),
-                contents: contents.clone().into_bytes(),
-                mode: 0o644,
-            });
-        }
-    } else if let (true, Some(source)) = (etc_is_bound, &config.etc_source) {
+    if let (true, Some(source)) = (etc_is_bound, &config.etc_source) {
         for (name, _, exists) in &generated {
             if *exists {
                 steps.push(Step::Bind {
@@ -596,15 +584,14 @@ pub fn plan(config: &RootfsConfig, facts: &HostFacts) -> Vec<Step> {
             }
             steps.push(Step::RemoveDir { path: p(STAGING) });
         }
-    } else if !facts
-        .system
-        .iter()
-        .any(|(d, k)| d == Path::new("/etc") && matches!(k, EntryKind::Symlink(_)))
+    } else if in_image
+        || !facts
+            .system
+            .iter()
+            .any(|(d, k)| d == Path::new("/etc") && matches!(k, EntryKind::Symlink(_)))
     {
-        steps.push(Step::Mkdir {
-            path: p("/etc"),
-            mode: 0o755,
-        });
+        // Written in place (an image may bring its own /etc already).
+        steps.push(mkdir(p("/etc"), 0o755));
         for (name, contents, _) in &generated {
             steps.push(Step::WriteFile {
                 path: Path::new("/etc").join(name),
