@@ -570,7 +570,7 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
         .then_some(warm_entry as tinyo_core::zygote::WarmEntry);
     let zygotes: Result<Vec<Zygote>, String> = (0..if args.list { 1 } else { threads })
         .map(|i| {
-            let cpu = pins.as_ref().map(|p| p[i % p.len()]);
+            let cpu = pins.as_ref().and_then(|p| p.get(i).copied());
             Zygote::start(container_entry, warm, prepare_zygote, cpu).map_err(|e| e.to_string())
         })
         .collect();
@@ -610,8 +610,8 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
                 let all = zygotes.as_ref().as_ref().map_err(|e| Failed::from(format!("tinyo could not start its fork server: {e}")))?;
                 let z = &all[zygote_of_this_thread(&next_zygote, &|n| {
                     // The thread joins its fork server's CPU (see `cpu_pins`).
-                    if let Some(pins) = pins.as_ref() {
-                        let _ = real::set_affinity(&[pins[n % all.len() % pins.len()]]);
+                    if let Some(&cpu) = pins.as_ref().as_ref().and_then(|p| p.get(n % all.len())) {
+                        let _ = real::set_affinity(&[cpu]);
                     }
                 }) % all.len()];
                 if let Some(context) = CONTEXT.get() {
@@ -675,8 +675,10 @@ pub fn run_main(compile_time_crate_dir: &'static str) -> ! {
 /// PID 1) stays on one CPU: no wake-up crosses CPUs (each crossing is an interrupt, dear in
 /// a VM) and no process migrates. The test bodies get every CPU back. With fewer threads
 /// the other CPUs do useful work (warm containers, namespace teardown): no pinning.
+/// The result has a CPU for each fork server, in order.
 fn cpu_pins(test_threads: usize, zygotes: usize, cpus: &[usize]) -> Option<Vec<usize>> {
-    (cpus.len() > 1 && test_threads >= cpus.len() && zygotes == test_threads).then(|| cpus.to_vec())
+    (cpus.len() > 1 && test_threads >= cpus.len() && zygotes == test_threads)
+        .then(|| (0..zygotes).map(|i| cpus[i % cpus.len()]).collect())
 }
 
 /// The fork server of the calling test thread: each thread takes the next one the first
@@ -764,11 +766,16 @@ fn prepare_zygote(proof: &SingleThreaded) {
     }
 }
 
+/// The prebuilt spec of the common container with this network, where this fork server
+/// built them.
+fn prebuilt_spec(net: NetMode) -> Option<&'static Spec> {
+    COMMON_SPECS.get()?.get(net_index(net)?)
+}
+
 /// The prebuilt spec for `record`, where it is a common one.
 fn common_spec(record: &TestRecord) -> Option<&'static Spec> {
     let common = poolable_fs(record) && record.memory.is_none() && record.pids.is_none();
-    let specs = COMMON_SPECS.get().filter(|_| common)?;
-    specs.get(net_index(record.net)?)
+    common.then(|| prebuilt_spec(record.net)).flatten()
 }
 
 /// PID 1 of each container: build the spec for test `id` (or take the prebuilt one) and run
@@ -814,11 +821,7 @@ fn warm_entry(proof: SingleThreaded, io: tinyo_core::init::WarmIo) -> ! {
         real::exit_now(70)
     };
     let built;
-    let prebuilt = COMMON_SPECS
-        .get()
-        .zip(net_index(NetMode::Loopback))
-        .and_then(|(specs, i)| specs.get(i));
-    let spec = match prebuilt {
+    let spec = match prebuilt_spec(NetMode::Loopback) {
         Some(spec) => spec,
         None => {
             built = spec_for(context, DEFAULT_HOSTNAME, NetMode::Loopback, None);
@@ -1014,7 +1017,7 @@ mod tests {
     #[test]
     fn pinned_only_when_every_cpu_has_a_thread_of_its_own() {
         assert_eq!(cpu_pins(2, 2, &[0, 1]), Some(vec![0, 1]));
-        assert_eq!(cpu_pins(4, 4, &[2, 3]), Some(vec![2, 3]));
+        assert_eq!(cpu_pins(4, 4, &[2, 3]), Some(vec![2, 3, 2, 3]));
         assert_eq!(
             cpu_pins(1, 1, &[0, 1]),
             None,
