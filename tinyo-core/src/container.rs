@@ -304,11 +304,10 @@ struct Request {
 /// second later (link events are rate-limited), and drops what is sent before.
 fn attach_eth0(addr: &str) -> Result<(), String> {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !std::path::Path::new("/sys/class/net/eth0").exists() {
-        if std::time::Instant::now() > deadline {
-            return Err("attach to the network: no eth0 arrived within 5s".into());
-        }
-        std::thread::sleep(Duration::from_millis(2));
+    if !poll_until(deadline, || {
+        std::path::Path::new("/sys/class/net/eth0").exists()
+    }) {
+        return Err("attach to the network: no eth0 arrived within 5s".into());
     }
     for args in [
         vec!["addr", "add", addr, "dev", "eth0"],
@@ -328,13 +327,23 @@ fn attach_eth0(addr: &str) -> Result<(), String> {
     }
     let up =
         || std::fs::read_to_string("/sys/class/net/eth0/operstate").is_ok_and(|s| s.trim() == "up");
-    while !up() {
-        if std::time::Instant::now() > deadline {
-            return Err("attach to the network: eth0 was not up within 5s (its other end, in the test's network namespace, must be up too)".into());
-        }
-        std::thread::sleep(Duration::from_millis(2));
+    if !poll_until(deadline, up) {
+        return Err("attach to the network: eth0 was not up within 5s (its other end, in the test's network namespace, must be up too)".into());
     }
     Ok(())
+}
+
+/// Check `cond` every millisecond until it holds (true) or `deadline` passes (false).
+pub(crate) fn poll_until(deadline: std::time::Instant, mut cond: impl FnMut() -> bool) -> bool {
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 static REQUEST: Mutex<Option<Request>> = Mutex::new(None);
@@ -453,11 +462,7 @@ impl Command {
             Some(((_, ow), (_, ew))) => (ow.as_fd(), ew.as_fd()),
             None => (stdout.as_fd(), stderr.as_fd()),
         };
-        let ns = Namespaces::USER
-            | Namespaces::PID
-            | Namespaces::MOUNT
-            | Namespaces::UTS
-            | Namespaces::IPC;
+        let ns = Namespaces::CONTAINER;
         let running = spawn_direct(
             &proof,
             exec_entry,

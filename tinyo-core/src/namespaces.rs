@@ -21,6 +21,17 @@ impl Namespaces {
     /// `CLONE_NEWUSER`: a private user namespace (rootless mode).
     pub const USER: Self = Self(libc::CLONE_NEWUSER as u32);
 
+    /// What every container is cloned into: its own user (so its root is unprivileged on
+    /// the host, see `crate::userns`), PID, mount, UTS and IPC namespaces. Its network
+    /// namespace, when it has one, its PID 1 makes itself (see `crate::setup`).
+    pub const CONTAINER: Self = Self(
+        (libc::CLONE_NEWUSER
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_NEWIPC) as u32,
+    );
+
     /// The empty set.
     pub const fn empty() -> Self {
         Self(0)
@@ -84,5 +95,9 @@ mod tests {
         let ns = Namespaces::PID | Namespaces::NET;
         assert_eq!(Namespaces::from_bits_truncate(ns.bits() | 0x1), ns);
         assert_eq!(format!("{ns:?}"), "PID|NET");
+        assert_eq!(
+            format!("{:?}", Namespaces::CONTAINER),
+            "PID|MOUNT|UTS|IPC|USER"
+        );
     }
 }

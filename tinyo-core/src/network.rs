@@ -190,14 +190,13 @@ impl Network {
         // would land in ours.
         let ours = std::fs::read_link("/proc/self/ns/net").unwrap_or_default();
         let deadline = Instant::now() + Duration::from_secs(5);
-        while std::fs::read_link(format!("/proc/{pid}/ns/net")).map_or(true, |ns| ns == ours) {
-            if Instant::now() > deadline {
-                return Err(NetworkError::Ip {
-                    step: format!("plug in host `{name}`"),
-                    detail: "its network namespace never appeared".into(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        if !crate::container::poll_until(deadline, || {
+            std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|ns| ns != ours)
+        }) {
+            return Err(NetworkError::Ip {
+                step: format!("plug in host `{name}`"),
+                detail: "its network namespace never appeared".into(),
+            });
         }
         let veth = format!("v-{name}");
         // A host of the same name that just died may leave its end for a moment.

@@ -64,8 +64,7 @@ fn probe_entry(proof: SingleThreaded, _id: u32, io: ChildIo) -> ! {
 /// single-threaded. Returns how long it took.
 pub fn probe(proof: &SingleThreaded) -> Result<Duration, ProbeError> {
     let start = Instant::now();
-    let ns =
-        Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
+    let ns = Namespaces::CONTAINER;
     let (report_r, report_w) = real::pipe().map_err(wait)?;
     let devnull = real::open_devnull().map_err(wait)?;
     let container = spawn_direct(

@@ -188,7 +188,7 @@ impl Zygote {
                 errno,
             },
         )?;
-        let mut buf = [0u8; 32];
+        let mut buf = [0u8; 16];
         let (n, mut fds) = real::recv_with_fds(sock.as_fd(), &mut buf)
             .map_err(|errno| SpawnError::Channel {
                 syscall: "recvmsg",
@@ -197,20 +197,13 @@ impl Zygote {
             .ok_or(SpawnError::ZygoteGone)?;
         drop(guard);
         let mut r = Reader::new(&buf[..n]);
-        let (pid, errno, stage, cloned) = (
+        let (pid, errno, stage) = (
             r.i32().ok_or(SpawnError::BadReply)?,
             r.i32().ok_or(SpawnError::BadReply)?,
             r.u8().ok_or(SpawnError::BadReply)?,
-            r.u32().ok_or(SpawnError::BadReply)?,
         );
-        // The namespaces the zygote asked the kernel for (see `clone_namespaces`).
-        let namespaces = Namespaces::from_bits_truncate(cloned);
         if errno != 0 {
-            let errno = Errno::from_raw(errno);
-            return Err(match stage {
-                STAGE_ID_MAP => SpawnError::IdMap { errno },
-                _ => SpawnError::Clone { namespaces, errno },
-            });
+            return Err(spawn_error(stage, Errno::from_raw(errno), namespaces));
         }
         let pidfd = fds.pop().ok_or(SpawnError::BadReply)?;
         Ok(Running {
@@ -262,8 +255,7 @@ fn serve(
     };
     // Last: it may change what this process's paths mean.
     prepare(&proof);
-    let warm_ns =
-        Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC;
+    let warm_ns = Namespaces::CONTAINER;
     // Containers made ahead: while the harness runs a test, the next ones set themselves up.
     let make_warm =
         || warm_entry.and_then(|w| clone_warm(&proof, w, warm_ns, &devnull, &parent, &maps).ok());
@@ -337,12 +329,7 @@ fn serve(
                 Err((stage, errno)) => (0, errno as i32, stage, None),
             },
         };
-        let bytes = Writer::new()
-            .i32(reply.0)
-            .i32(reply.1)
-            .u8(reply.2)
-            .u32(clone_namespaces(namespaces).bits())
-            .finish();
+        let bytes = Writer::new().i32(reply.0).i32(reply.1).u8(reply.2).finish();
         let fds: Vec<BorrowedFd<'_>> = reply.3.iter().map(AsFd::as_fd).collect();
         if real::send_with_fds(sock.as_fd(), &bytes, &fds).is_err() {
             real::exit_now(0);
@@ -353,6 +340,18 @@ fn serve(
         if poolable == 1 {
             top_up(&mut warm);
         }
+    }
+}
+
+/// The error of a failed [`clone_container`] for `requested` namespaces, from the stage
+/// and errno it failed with.
+fn spawn_error(stage: u8, errno: Errno, requested: Namespaces) -> SpawnError {
+    match stage {
+        STAGE_ID_MAP => SpawnError::IdMap { errno },
+        _ => SpawnError::Clone {
+            namespaces: clone_namespaces(requested),
+            errno,
+        },
     }
 }
 
@@ -525,7 +524,6 @@ pub fn spawn_direct(
     };
     let me = real::pidfd_open(nix::unistd::getpid()).map_err(sys("pidfd_open"))?;
     let (euid, egid) = real::effective_ids();
-    let namespaces = clone_namespaces(namespaces);
     let (pid, pidfd) = clone_container(
         proof,
         entry,
@@ -537,10 +535,7 @@ pub fn spawn_direct(
         real::ParentOf::Caller,
         &IdMaps::for_caller(euid, egid, real::in_init_userns()),
     )
-    .map_err(|(stage, errno)| match stage {
-        STAGE_ID_MAP => SpawnError::IdMap { errno },
-        _ => SpawnError::Clone { namespaces, errno },
-    })?;
+    .map_err(|(stage, errno)| spawn_error(stage, errno, namespaces))?;
     Ok(Running {
         pid,
         pidfd,

@@ -49,14 +49,6 @@ impl Launcher<'_> {
     }
 }
 
-/// The namespaces a container is cloned into. Always a user namespace of its own: the
-/// container's root is unprivileged on the host (see `tinyo_core::userns`), and nothing a
-/// user namespace holds carries over to the next test. The network namespace, when the test
-/// has one, PID 1 makes itself (see `tinyo_core::setup`).
-pub(crate) fn namespaces(_record: &TestRecord) -> Namespaces {
-    Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC
-}
-
 fn ctx(what: &'static str) -> impl Fn(Errno) -> RunError {
     move |e| RunError::Io(format!("tinyo: {what}: {e:?} ({})", e.desc()))
 }
@@ -115,7 +107,7 @@ pub(crate) fn execute(
     let container = launcher
         .spawn(
             id,
-            namespaces(record),
+            Namespaces::CONTAINER,
             crate::poolable(record),
             &out_w,
             &err_w,
